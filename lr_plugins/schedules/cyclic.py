@@ -1,0 +1,172 @@
+"""Cyclical LR (Smith 2017) and the 1cycle policy (Smith & Topin 2018), as in torch."""
+
+from __future__ import annotations
+
+import math
+
+from lr_plugins._validation import check_choice, check_real
+from lr_plugins.schedules.base import Curve, CyclicCurve, MomentumCycling
+
+__all__ = ["CyclicLRCurve", "OneCycleCurve", "CLR_MODES", "ANNEAL"]
+
+CLR_MODES = ("triangular", "triangular2", "exp_range")
+ANNEAL = ("cos", "linear")
+
+
+class CyclicLRCurve(MomentumCycling, CyclicCurve):
+    r"""Cyclical learning rate (Smith, 2017): a triangle wave between ``min_lr`` and ``max_lr``.
+
+    With half cycle ``s = step_size``, ``cycle = floor(1 + t / 2s)``, ``x = 1 + t / 2s - cycle``
+    and ``f = 2x`` for ``x <= 1/2`` else ``2(1 - x)``:
+
+    .. math:: \eta(t) = \eta_{min} + (\eta_{max} - \eta_{min}) \, f \, scale
+
+    where ``scale`` is 1 (``triangular``), ``1 / 2**(cycle - 1)`` (``triangular2``) or
+    ``gamma**t`` (``exp_range``). Momentum moves the opposite way:
+    ``max_momentum - (max_momentum - base_momentum) f scale``. With ``unit="step"`` the values
+    equal ``torch.optim.lr_scheduler.CyclicLR(step_size_up=step_size)``.
+
+    Args:
+        step_size: Half a cycle, in ``unit``s (> 0).
+        mode: ``"triangular"``, ``"triangular2"`` or ``"exp_range"``.
+        gamma: Decay per ``unit`` of ``exp_range`` (0 < gamma <= 1).
+        cycle_momentum, base_momentum, max_momentum: see ``MomentumCycling``.
+        **common: ``max_lr``, ``min_lr`` (the lower bound), ``warmup``, ``warmup_start_lr``, ``unit``.
+
+    Example:
+        >>> from lr_plugins import CyclicLR
+        >>> CyclicLR(max_lr=1.0, min_lr=0.2, step_size=2, unit="step").preview(5).tolist()
+        [0.2, 0.6, 1.0, 0.6, 0.2]
+    """
+
+    def __init__(self, *, step_size: float, mode: str = "triangular", gamma: float = 1.0, **common) -> None:
+        self.step_size = check_real("step_size", step_size, low=0.0, low_open=True)
+        self.mode = check_choice("mode", mode, CLR_MODES)
+        self.gamma = check_real("gamma", gamma, low=0.0, high=1.0, low_open=True)
+        super().__init__(**common)
+
+    def _wave(self, t: float) -> tuple[float, float]:
+        """(triangle height in [0, 1], amplitude scale) at time ``t``; torch's order of operations."""
+        total_size = 2.0 * self.step_size
+        cycle = math.floor(1 + t / total_size)
+        x = 1.0 + t / total_size - cycle
+        factor = x / 0.5 if x <= 0.5 else (x - 1) / (0.5 - 1)
+        if self.mode == "triangular":
+            scale = 1.0
+        elif self.mode == "triangular2":
+            scale = 1 / (2.0 ** (cycle - 1))
+        else:
+            scale = self.gamma**t
+        return factor, scale
+
+    def body(self, t: float, total: float, peak: float, steps_per_unit: float) -> float:
+        factor, scale = self._wave(t)
+        return self.min_lr + (peak - self.min_lr) * factor * scale
+
+    def momentum_body(self, t: float, total: float, steps_per_unit: float) -> float:
+        factor, scale = self._wave(t)
+        return self.max_momentum - (self.max_momentum - self.base_momentum) * factor * scale
+
+    # A cycle ends at an LR trough, t = 2 s (k + 1); the trough step itself belongs to the cycle.
+    def cycle_boundary(self, k: int) -> float:
+        return 2.0 * self.step_size * (k + 1)
+
+    def cycle_index(self, t: float) -> int:
+        k = math.ceil(t / (2.0 * self.step_size)) - 1
+        while k >= 0 and t <= 2.0 * self.step_size * k * (1 + 1e-12):
+            k -= 1
+        return k
+
+
+class OneCycleCurve(MomentumCycling, Curve):
+    r"""The 1cycle policy (Smith & Topin, 2018), with the same values as torch's ``OneCycleLR``.
+
+    Over ``N`` optimizer steps the LR rises from ``max_lr / div_factor`` to ``max_lr`` by step
+    ``pct_start N - 1``, then anneals to ``max_lr / (div_factor final_div_factor)`` at step
+    ``N - 1`` (``three_phase``: back to the initial LR by ``2 pct_start N - 2``, then to the
+    final LR). Each phase interpolates with ``anneal``: ``cos`` gives
+    ``end + (start - end)(1 + cos(pi p)) / 2``, ``linear`` gives ``start + (end - start) p``.
+    Momentum moves the opposite way between ``max_momentum`` and ``base_momentum``. A
+    ``min_lr > 0`` replaces the final LR. After step ``N - 1`` the LR holds the final value.
+
+    Args:
+        pct_start: Fraction of training spent rising (0 < pct_start < 1).
+        div_factor: Initial LR is ``max_lr / div_factor`` (> 0).
+        final_div_factor: Final LR is ``initial / final_div_factor`` (> 0).
+        anneal: ``"cos"`` or ``"linear"``.
+        three_phase: Use the three-phase variant.
+        cycle_momentum, base_momentum, max_momentum: see ``MomentumCycling``.
+        **common: ``max_lr``, ``min_lr``, ``warmup``, ``warmup_start_lr``, ``unit``.
+
+    Example:
+        >>> from lr_plugins import OneCycle
+        >>> s = OneCycle(max_lr=1.0, pct_start=0.5, div_factor=10, anneal="linear", unit="step")
+        >>> [round(x, 4) for x in s.preview(5)]
+        [0.1, 0.55, 1.0, 0.5, 1e-05]
+    """
+
+    needs_total = True
+
+    def __init__(
+        self,
+        *,
+        pct_start: float = 0.3,
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+        anneal: str = "cos",
+        three_phase: bool = False,
+        **common,
+    ) -> None:
+        self.pct_start = check_real("pct_start", pct_start, low=0.0, high=1.0, low_open=True, high_open=True)
+        self.div_factor = check_real("div_factor", div_factor, low=0.0, low_open=True)
+        self.final_div_factor = check_real("final_div_factor", final_div_factor, low=0.0, low_open=True)
+        self.anneal = check_choice("anneal", anneal, ANNEAL)
+        if not isinstance(three_phase, bool):
+            raise TypeError(f"three_phase={three_phase!r} is not allowed: three_phase must be True or False.")
+        self.three_phase = three_phase
+        super().__init__(**common)
+
+    def _ends(self, n: float) -> list[float]:
+        """The last step of each phase, as torch computes them."""
+        if self.three_phase:
+            return [self.pct_start * n - 1, 2 * self.pct_start * n - 2, n - 1]
+        return [self.pct_start * n - 1, n - 1]
+
+    def check_total(self, total_steps: float, steps_per_epoch: float) -> None:
+        super().check_total(total_steps, steps_per_epoch)
+        n = total_steps - self.warmup * self.steps_per_unit(steps_per_epoch)
+        ends = [0.0] + self._ends(n)
+        if any(b <= a for a, b in zip(ends, ends[1:])):
+            raise ValueError(
+                f"pct_start={self.pct_start!r} is not allowed with {n:g} optimizer steps after warmup: "
+                "every phase of the cycle needs at least one step (train longer or change pct_start)."
+            )
+
+    def _phase(self, s: float, n: float) -> tuple[int, float]:
+        """(phase index, progress within the phase) at step ``s`` of ``n``; clamped at the end."""
+        s = min(s, n - 1)
+        start = 0.0
+        ends = self._ends(n)
+        for i, end in enumerate(ends):
+            if s <= end or i == len(ends) - 1:
+                return i, (s - start) / (end - start)
+            start = end
+        raise AssertionError("unreachable")
+
+    def _anneal(self, start: float, end: float, p: float) -> float:
+        if self.anneal == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * p) + 1)
+        return (end - start) * p + start
+
+    def body(self, t: float, total: float, peak: float, steps_per_unit: float) -> float:
+        initial = peak / self.div_factor
+        final = self.min_lr if self.min_lr > 0 else initial / self.final_div_factor
+        points = [initial, peak, initial, final] if self.three_phase else [initial, peak, final]
+        i, p = self._phase(round(t * steps_per_unit, 9), total * steps_per_unit)
+        return self._anneal(points[i], points[i + 1], p)
+
+    def momentum_body(self, t: float, total: float, steps_per_unit: float) -> float:
+        lo, hi = self.base_momentum, self.max_momentum
+        points = [hi, lo, hi, hi] if self.three_phase else [hi, lo, hi]
+        i, p = self._phase(round(t * steps_per_unit, 9), total * steps_per_unit)
+        return self._anneal(points[i], points[i + 1], p)

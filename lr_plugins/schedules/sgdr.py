@@ -1,0 +1,72 @@
+"""SGDR: cosine annealing with warm restarts (Loshchilov & Hutter, 2017)."""
+
+from __future__ import annotations
+
+import math
+
+from lr_plugins._validation import check_real
+from lr_plugins.schedules.base import CyclicCurve, at_most
+
+__all__ = ["SGDRCurve"]
+
+
+class SGDRCurve(CyclicCurve):
+    r"""Cosine annealing with warm restarts, eq. (5) of Loshchilov & Hutter (2017).
+
+    Cycle ``i`` lasts :math:`T_i = T_0 T_{mult}^i` units and peaks at
+    :math:`\eta^i_{max} = \eta_{max} \cdot decay^i`; within it
+
+    .. math:: \eta_t = \eta_{min} + (\eta^i_{max} - \eta_{min}) \frac{1 + \cos(\pi T_{cur} / T_i)}{2}
+
+    where :math:`T_{cur}` is the time since the last restart, advanced every optimizer step
+    (fractional epochs with ``unit="epoch"``). Computed in closed form: the cycle of time
+    ``t`` is :math:`i = \lfloor \log_{T_{mult}}(1 + t (T_{mult} - 1) / T_0) \rfloor`. With integer
+    ``cycle_mult`` and ``unit="step"`` it equals ``torch.optim.lr_scheduler.CosineAnnealingWarmRestarts``.
+    Cycles go on for as long as training does.
+
+    Args:
+        cycle_length: :math:`T_0`, the first cycle's length in ``unit``s (> 0).
+        cycle_mult: :math:`T_{mult}` (float >= 1): each cycle is this much longer than the last.
+        cycle_decay: Peak of cycle ``i`` is ``max_lr * cycle_decay**i`` (0 < decay <= 1).
+        **common: ``max_lr``, ``min_lr``, ``warmup``, ``warmup_start_lr``, ``unit``.
+
+    Example:
+        >>> from lr_plugins import SGDR
+        >>> s = SGDR(max_lr=1.0, cycle_length=4, unit="step")
+        >>> [round(x, 3) for x in s.preview(6)]
+        [1.0, 0.854, 0.5, 0.146, 1.0, 0.854]
+    """
+
+    def __init__(self, *, cycle_length: float, cycle_mult: float = 1.0, cycle_decay: float = 1.0, **common) -> None:
+        self.cycle_length = check_real("cycle_length", cycle_length, low=0.0, low_open=True)
+        self.cycle_mult = check_real("cycle_mult", cycle_mult, low=1.0)
+        self.cycle_decay = check_real("cycle_decay", cycle_decay, low=0.0, high=1.0, low_open=True)
+        super().__init__(**common)
+
+    def cycle_start(self, i: int) -> float:
+        """Time after warmup at which cycle ``i`` starts."""
+        if self.cycle_mult == 1.0:
+            return self.cycle_length * i
+        return self.cycle_length * (self.cycle_mult**i - 1) / (self.cycle_mult - 1)
+
+    def cycle_boundary(self, k: int) -> float:
+        return self.cycle_start(k + 1)
+
+    def cycle_index(self, t: float) -> int:
+        if self.cycle_mult == 1.0:
+            i = int(t // self.cycle_length)
+        else:
+            i = int(math.log(1 + t * (self.cycle_mult - 1) / self.cycle_length, self.cycle_mult))
+        # Correct float error of the logarithm at boundaries.
+        while at_most(self.cycle_start(i + 1), t):
+            i += 1
+        while i > 0 and not at_most(self.cycle_start(i), t):
+            i -= 1
+        return i
+
+    def body(self, t: float, total: float, peak: float, steps_per_unit: float) -> float:
+        i = self.cycle_index(t)
+        t_i = self.cycle_length * self.cycle_mult**i
+        t_cur = t - self.cycle_start(i)
+        top = peak * self.cycle_decay**i
+        return self.min_lr + (top - self.min_lr) * (1 + math.cos(math.pi * t_cur / t_i)) / 2
