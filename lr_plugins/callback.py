@@ -105,7 +105,17 @@ class ScheduleCallback(Callback):
     """
 
     _loaded_state: dict[str, Any] | None = None
-    _plan: list[tuple[list[dict], list[float], float]] | None = None
+    _plan: list[tuple[list[dict], list[float], float, bool]] | None = None
+
+    @property
+    def fit_steps_per_epoch(self) -> float:
+        """Optimizer steps per epoch of the current fit (known from fit start on)."""
+        return self._steps_per_epoch
+
+    @property
+    def fit_total_steps(self) -> float:
+        """Optimizer steps of the current fit, ``inf`` for infinite training (from fit start on)."""
+        return self._total_steps
 
     @property
     def state_key(self) -> str:

@@ -226,6 +226,13 @@ class CyclicCurve(Curve):
     def cycle_boundary(self, k: int) -> float:
         raise NotImplementedError
 
+    def cycle_at(self, step: int, steps_per_epoch: float = 1.0) -> int:
+        """The cycle (0-based) that optimizer ``step`` belongs to; -1 during warmup.
+
+        Step ``s`` ends a cycle exactly when ``cycle_at(s + 1) > cycle_at(s)``.
+        """
+        return self._cycle_of_step(step, self.steps_per_unit(steps_per_epoch))
+
     def _cycle_of_step(self, step: int, spu: float) -> int:
         t = step / spu - self.warmup
         return -1 if t < 0 else self.cycle_index(t)
