@@ -72,8 +72,8 @@ class CyclicLRCurve(MomentumCycling, CyclicCurve):
         return 2.0 * self.step_size * (k + 1)
 
     def cycle_index(self, t: float) -> int:
-        k = math.ceil(t / (2.0 * self.step_size)) - 1
-        while k >= 0 and t <= 2.0 * self.step_size * k * (1 + 1e-12):
+        k = max(0, math.ceil(t / (2.0 * self.step_size)) - 1)
+        while k > 0 and t <= 2.0 * self.step_size * k * (1 + 1e-12):
             k -= 1
         return k
 
