@@ -1,0 +1,334 @@
+"""SnapshotEnsemble: snapshot steps, file safety, DDP, resume, ensemble evaluation and inference."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import lightning.pytorch as L
+import pytest
+import torch
+from conftest import LRRecorder, TinyModule, make_loader, make_trainer
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import lr_plugins.snapshot.store as store
+from lr_plugins import SGDR, CyclicLR, SnapshotEnsemble, WarmupCosine
+from lr_plugins.models import MLP, Classifier
+from lr_plugins.snapshot import load_ensemble, list_snapshots
+
+
+class WeightRecorder(L.Callback):
+    """The module's weights after every optimizer step, keyed by the number of steps done."""
+
+    def __init__(self):
+        self.after: dict[int, dict[str, torch.Tensor]] = {}
+
+    def on_train_batch_end(self, trainer, pl_module, *args):
+        self.after[trainer.global_step] = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
+
+
+def class_loader(n=96, batch_size=8, seed=0, shuffle=False):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 6, generator=g)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).long() + (x[:, 2] > 1).long()
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle)
+
+
+def classifier(seed=0):
+    torch.manual_seed(seed)
+    return Classifier(MLP(in_features=6, num_classes=3, hidden=16, depth=1), num_classes=3, lr=0.2)
+
+
+def files(d):
+    return sorted(p.name for p in Path(d).iterdir())
+
+
+# ---------------------------------------------------------------------- steps and contents
+@pytest.mark.parametrize(
+    "schedule, n, accumulate, epochs, expected",
+    [
+        # 10 steps/epoch, cycles of 1.5 epochs end mid-epoch after steps 15, 30, 45: ends 14, 29, 44.
+        (lambda: SGDR(max_lr=0.1, cycle_length=1.5), 80, 1, 5, [14, 29, 44]),
+        # 10 batches, accumulate 3 -> 4 optimizer steps/epoch; cycles 1.25 epochs = 5 steps, x2.
+        (lambda: SGDR(max_lr=0.1, cycle_length=1.25, cycle_mult=2.0, min_lr=0.001), 80, 3, 9, [4, 14, 34]),
+        # one epoch of warmup, then cycles of 0.7 epoch (7 steps): boundaries 17, 24, 31, 38.
+        (lambda: SGDR(max_lr=0.1, cycle_length=0.7, warmup=1), 80, 1, 4, [16, 23, 30, 37]),
+        # triangular CLR, half cycle 0.6 epoch: troughs at steps 12, 24, 36 (the trough ends its cycle).
+        (lambda: CyclicLR(max_lr=0.1, min_lr=0.01, step_size=0.6, cycle_momentum=False), 80, 1, 4, [12, 24, 36]),
+    ],
+)
+def test_snapshot_steps_equal_cycle_ends(tmp_path, schedule, n, accumulate, epochs, expected):
+    sched, lrs, weights = schedule(), LRRecorder(), WeightRecorder()
+    snap = SnapshotEnsemble(dirpath=tmp_path / "snaps")
+    trainer = make_trainer(tmp_path, [snap, sched, lrs, weights], max_epochs=epochs, accumulate_grad_batches=accumulate)
+    trainer.fit(TinyModule(), make_loader(n=n))
+    spe = sched.fit_steps_per_epoch
+    total = trainer.global_step
+    assert spe == math.ceil(n / 8 / accumulate)
+    assert sched.cycle_ends(total, spe) == expected
+    assert [r["step"] for r in snap.records] == expected
+    assert files(tmp_path / "snaps") == [f"cycle{c:03d}-step{e:08d}.pt" for c, e in enumerate(expected)]
+    used = [lr[0] for lr in lrs.lrs]
+    for c, (e, path) in enumerate(zip(expected, snap.paths)):
+        obj = torch.load(path, weights_only=True)
+        meta = obj["meta"]
+        assert (meta["cycle"], meta["step"], meta["global_step"]) == (c, e, e + 1)
+        assert meta["lr"] == pytest.approx(used[e]) == pytest.approx(sched.lr_at(e, total, spe))
+        # the weights right after step e, and the step before a restart or a trough of the LR
+        for k, v in weights.after[e + 1].items():
+            assert torch.equal(obj["state_dict"][k], v), k
+        if isinstance(sched, SGDR) and e + 1 < total:
+            assert used[e + 1] > used[e]
+
+
+def test_metadata_holds_latest_validation_metrics(tmp_path):
+    snap = SnapshotEnsemble(dirpath=tmp_path / "s", evaluate=False)
+    trainer = make_trainer(tmp_path, [snap, SGDR(max_lr=0.1, cycle_length=1)], max_epochs=3, limit_val_batches=None)
+    trainer.fit(TinyModule(), make_loader(), make_loader(seed=1))
+    metas = [torch.load(p, weights_only=True)["meta"] for p in snap.paths]
+    assert "val_loss" not in metas[0]["val"]  # the first cycle ends before the first validation
+    assert metas[2]["val"]["val_loss"] > 0 and metas[2]["val"] != metas[1]["val"]
+
+
+def test_keep_deletes_older_snapshots(tmp_path):
+    snap = SnapshotEnsemble(keep=2, dirpath=tmp_path / "s", in_memory=True)
+    trainer = make_trainer(tmp_path, [snap, SGDR(max_lr=0.1, cycle_length=1)], max_epochs=5)
+    trainer.fit(TinyModule(), make_loader())
+    assert [r["step"] for r in snap.records] == [31, 39]
+    assert files(tmp_path / "s") == ["cycle003-step00000031.pt", "cycle004-step00000039.pt"]
+    assert sorted(snap._memory) == sorted(str(p) for p in snap.paths)
+
+
+def test_default_dirpath_is_in_the_log_dir(tmp_path):
+    snap = SnapshotEnsemble()
+    trainer = make_trainer(tmp_path, [snap, SGDR(max_lr=0.1, cycle_length=1)], max_epochs=2, logger=True)
+    trainer.fit(TinyModule(), make_loader())
+    assert Path(trainer.log_dir) == tmp_path / "lightning_logs" / "version_0"
+    assert files(Path(trainer.log_dir) / "snapshots") == ["cycle000-step00000007.pt", "cycle001-step00000015.pt"]
+
+
+# ---------------------------------------------------------------------- errors
+@pytest.mark.parametrize("schedule", [None, WarmupCosine])
+def test_no_cyclic_schedule_fails_at_fit_start(tmp_path, schedule):
+    callbacks = [SnapshotEnsemble(dirpath=tmp_path / "s")] + ([schedule(max_lr=0.1)] if schedule else [])
+    weights = WeightRecorder()
+    trainer = make_trainer(tmp_path, callbacks + [weights], max_epochs=1)
+    with pytest.raises(ValueError, match="needs a cyclic schedule callback .SGDR or CyclicLR.") as err:
+        trainer.fit(TinyModule(), make_loader())
+    assert ("WarmupCosine" in str(err.value)) == (schedule is not None)
+    assert weights.after == {} and trainer.global_step == 0 and not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, text",
+    [
+        ({"keep": 0}, ValueError, "keep=0"),
+        ({"keep": 2.0}, TypeError, "keep=2.0"),
+        ({"keep": True}, TypeError, "keep=True"),
+        ({"dirpath": 3}, TypeError, "dirpath=3"),
+        ({"in_memory": "yes"}, TypeError, "in_memory='yes'"),
+        ({"task": "ranking"}, ValueError, "task='ranking'"),
+    ],
+)
+def test_bad_arguments(kwargs, exc, text):
+    with pytest.raises(exc, match=text):
+        SnapshotEnsemble(**kwargs)
+
+
+# ---------------------------------------------------------------------- atomic writes
+def test_failed_write_keeps_earlier_snapshots_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    real_save, calls = torch.save, []
+
+    def flaky_save(obj, f, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            f.write(b"half a snapshot")
+            raise OSError("disk full")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(store.torch, "save", flaky_save)
+    snap, weights = SnapshotEnsemble(dirpath=tmp_path / "s"), WeightRecorder()
+    trainer = make_trainer(tmp_path, [snap, SGDR(max_lr=0.1, cycle_length=1), weights], max_epochs=5)
+    with pytest.raises(OSError, match="disk full"):
+        trainer.fit(TinyModule(), make_loader())
+    monkeypatch.undo()
+    # the failed third write left no temporary file (files() lists hidden ones too)
+    assert files(tmp_path / "s") == ["cycle000-step00000007.pt", "cycle001-step00000015.pt"]
+    for name, step in [("cycle000-step00000007.pt", 8), ("cycle001-step00000015.pt", 16)]:
+        sd = torch.load(tmp_path / "s" / name, weights_only=True)["state_dict"]
+        assert all(torch.equal(sd[k], v) for k, v in weights.after[step].items())
+
+
+# ---------------------------------------------------------------------- ensemble evaluation
+def reference_metrics(paths, loader, make_module=classifier):
+    """Mean softmax of independently loaded snapshots: accuracy and NLL of the mean probability."""
+    probs, ys = [], []
+    for x, y in loader:
+        ps = []
+        for p in paths:
+            m = make_module()
+            m.load_state_dict(torch.load(p, weights_only=True)["state_dict"])
+            m.eval()
+            with torch.no_grad():
+                ps.append(torch.softmax(m(x), -1))
+        probs.append(sum(ps) / len(ps))
+        ys.append(y)
+    p, y = torch.cat(probs), torch.cat(ys)
+    acc = (p.argmax(-1) == y).float().mean().item()
+    nll = -torch.log(p[torch.arange(len(y)), y]).mean().item()
+    return acc, nll, p
+
+
+@pytest.mark.parametrize("in_memory", [False, True])
+def test_validation_and_test_log_the_ensemble(tmp_path, in_memory, capsys):
+    snap = SnapshotEnsemble(keep=3, dirpath=tmp_path / "s", in_memory=in_memory)
+    trainer = make_trainer(
+        tmp_path, [snap, SGDR(max_lr=0.2, cycle_length=1)], max_epochs=5, limit_val_batches=None, logger=True
+    )
+    model = classifier()
+    trainer.fit(model, class_loader(shuffle=True), class_loader(n=64, seed=1))
+    assert len(snap.paths) == 3
+    acc, nll, _ = reference_metrics(snap.paths, class_loader(n=64, seed=1))
+    m = trainer.callback_metrics
+    assert m["val/ensemble_acc"].item() == pytest.approx(acc, abs=1e-6)
+    assert m["val/ensemble_loss"].item() == pytest.approx(nll, rel=1e-5)
+    assert m["val/ensemble_size"].item() == 3 and "val/acc" in m
+    out = capsys.readouterr().out
+    assert "single model: val/acc=" in out and f"val/ensemble_acc={acc:.4f}" in out
+    # the module itself is unchanged by the evaluation
+    (result,) = trainer.test(model, class_loader(n=48, seed=2), verbose=False)
+    acc, nll, _ = reference_metrics(snap.paths, class_loader(n=48, seed=2))
+    assert result["test/ensemble_acc"] == pytest.approx(acc, abs=1e-6)
+    assert result["test/ensemble_loss"] == pytest.approx(nll, rel=1e-5)
+    assert "test/acc" in result
+    # the logged values reach TensorBoard
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ea = EventAccumulator(trainer.log_dir)
+    ea.Reload()
+    logged = ea.Scalars("val/ensemble_acc")
+    assert len(logged) == 4  # validations after epochs 2..5 (two snapshots or more)
+    assert logged[-1].value == pytest.approx(m["val/ensemble_acc"].item())
+
+
+def test_regression_ensemble_is_the_mean_output(tmp_path):
+    snap = SnapshotEnsemble(dirpath=tmp_path / "s")
+    trainer = make_trainer(tmp_path, [snap, SGDR(max_lr=0.05, cycle_length=1)], max_epochs=3, limit_val_batches=None)
+    trainer.fit(TinyModule(), make_loader(), make_loader(seed=1))
+    outs = []
+    x, y = make_loader(seed=1).dataset.tensors
+    for p in snap.paths:
+        m = TinyModule()
+        m.load_state_dict(torch.load(p, weights_only=True)["state_dict"])
+        outs.append(m(x).detach())
+    mse = ((sum(outs) / 3 - y) ** 2).mean().item()
+    assert "val/ensemble_acc" not in trainer.callback_metrics
+    assert trainer.callback_metrics["val/ensemble_loss"].item() == pytest.approx(mse, rel=1e-5)
+
+
+def test_test_with_a_fresh_callback_reads_the_folder(tmp_path):
+    trainer = make_trainer(tmp_path, [SnapshotEnsemble(dirpath=tmp_path / "s"), SGDR(max_lr=0.2, cycle_length=1)], max_epochs=4)
+    model = classifier()
+    trainer.fit(model, class_loader())
+    tester = make_trainer(tmp_path, [SnapshotEnsemble(keep=2, dirpath=tmp_path / "s")])
+    (result,) = tester.test(model, class_loader(n=48, seed=2), verbose=False)
+    acc, nll, _ = reference_metrics(list_snapshots(tmp_path / "s")[-2:], class_loader(n=48, seed=2))
+    assert result["test/ensemble_acc"] == pytest.approx(acc, abs=1e-6)
+    assert result["test/ensemble_loss"] == pytest.approx(nll, rel=1e-5)
+    assert result["test/ensemble_size"] == 2
+
+
+# ---------------------------------------------------------------------- inference
+def test_ensemble_module_is_the_mean_of_snapshot_probabilities(tmp_path):
+    snap = SnapshotEnsemble(dirpath=tmp_path / "s", evaluate=False)
+    trainer = make_trainer(tmp_path, [snap, SGDR(max_lr=0.2, cycle_length=1)], max_epochs=3)
+    trainer.fit(classifier(), class_loader(shuffle=True))
+    test = class_loader(n=40, seed=3)
+    _, _, expected = reference_metrics(snap.paths, test)
+    ens = load_ensemble(tmp_path / "s", classifier(seed=5))
+    assert len(ens.members) == 3 and [m["step"] for m in ens.metas] == [r["step"] for r in snap.records]
+    with torch.no_grad():
+        plain = torch.cat([ens(x) for x, _ in test])
+    torch.testing.assert_close(plain, expected)
+    assert torch.allclose(plain.sum(-1), torch.ones(len(plain)))
+    predicted = torch.cat(make_trainer(tmp_path, []).predict(ens, test))
+    torch.testing.assert_close(predicted, expected)
+    last2 = load_ensemble(tmp_path / "s", classifier(), keep=2)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.cat([last2(x) for x, _ in test]), reference_metrics(snap.paths[-2:], test)[2])
+
+
+def test_load_ensemble_errors(tmp_path):
+    with pytest.raises(ValueError, match="holds no snapshots"):
+        load_ensemble(tmp_path, classifier())
+    (tmp_path / "cycle000-step00000001.pt").write_bytes(b"")
+    torch.save({"weights": torch.ones(1)}, tmp_path / "cycle000-step00000001.pt")
+    with pytest.raises(ValueError, match="not an lr-plugins snapshot"):
+        load_ensemble(tmp_path, classifier())
+
+
+# ---------------------------------------------------------------------- resume
+class StopAfterEpoch(L.Callback):
+    def __init__(self, epoch, path):
+        self.epoch, self.path = epoch, path
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            trainer.save_checkpoint(self.path)
+            trainer.should_stop = True
+
+
+def test_resume_gives_the_uninterrupted_snapshot_list(tmp_path):
+    def run(root, extra, ckpt=None):
+        snap = SnapshotEnsemble(keep=3, dirpath=root / "s")
+        trainer = make_trainer(root, [snap, SGDR(max_lr=0.1, cycle_length=1.5)] + extra, max_epochs=8)
+        torch.manual_seed(0)
+        trainer.fit(TinyModule(), make_loader(), ckpt_path=ckpt)
+        return snap
+
+    ref = run(tmp_path / "a", [])
+    ckpt = tmp_path / "b" / "epoch3.ckpt"
+    first = run(tmp_path / "b", [StopAfterEpoch(3, ckpt)])
+    assert [r["step"] for r in first.records] == [11, 23]  # cycle 2 ends mid-epoch 4, after the stop
+    resumed = run(tmp_path / "b", [], ckpt=str(ckpt))
+    steps = [r["step"] for r in ref.records]
+    assert steps == [35, 47, 59] == [r["step"] for r in resumed.records]
+    assert files(tmp_path / "a" / "s") == files(tmp_path / "b" / "s")
+    for pa, pb in zip(ref.paths, resumed.paths):
+        a, b = torch.load(pa, weights_only=True), torch.load(pb, weights_only=True)
+        assert a["meta"] == b["meta"]
+        for k in a["state_dict"]:
+            torch.testing.assert_close(a["state_dict"][k], b["state_dict"][k])
+
+
+# ---------------------------------------------------------------------- DDP
+class CountingSnapshot(SnapshotEnsemble):
+    """Appends 'rank step' to a log for every file it writes."""
+
+    def _write(self, dirpath, state_dict, meta):
+        with open(Path(dirpath).parent / "writes.log", "a") as f:
+            f.write(f"{int(os.environ.get('LOCAL_RANK', 0))} {meta['step']}\n")
+        return super()._write(dirpath, state_dict, meta)
+
+
+def test_ddp_writes_each_snapshot_once(tmp_path):
+    snap = CountingSnapshot(dirpath=tmp_path / "s")
+    trainer = make_trainer(
+        tmp_path,
+        [snap, SGDR(max_lr=0.2, cycle_length=1.5)],
+        max_epochs=4,
+        devices=2,
+        strategy="ddp_spawn",
+        limit_val_batches=None,
+    )
+    trainer.fit(classifier(), class_loader(n=96, batch_size=8), class_loader(n=64, seed=1))
+    # 96 samples / 2 ranks / batch 8 = 6 steps per epoch; cycles of 9 steps
+    assert SGDR(cycle_length=1.5).cycle_ends(24, 6) == [8, 17]
+    lines = (tmp_path / "writes.log").read_text().split()
+    assert lines == ["0", "8", "0", "17"]
+    assert files(tmp_path / "s") == ["cycle000-step00000008.pt", "cycle001-step00000017.pt"]
+    acc, nll, _ = reference_metrics(sorted((tmp_path / "s").iterdir()), class_loader(n=64, seed=1))
+    assert trainer.callback_metrics["val/ensemble_acc"].item() == pytest.approx(acc, abs=1e-6)
+    assert trainer.callback_metrics["val/ensemble_loss"].item() == pytest.approx(nll, rel=1e-5)
