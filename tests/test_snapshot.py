@@ -83,6 +83,22 @@ def test_snapshot_steps_equal_cycle_ends(tmp_path, schedule, n, accumulate, epoc
             assert used[e + 1] > used[e]
 
 
+class StopAtEpoch(L.Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        trainer.should_stop = trainer.current_epoch == self.epoch
+
+
+def test_infinite_training_saves_at_every_cycle_end(tmp_path):
+    sched, snap = SGDR(max_lr=0.1, cycle_length=1.5), SnapshotEnsemble(dirpath=tmp_path / "s")
+    trainer = make_trainer(tmp_path, [sched, snap, StopAtEpoch(4)], max_epochs=-1)
+    trainer.fit(TinyModule(), make_loader(n=80))
+    assert math.isinf(sched.fit_total_steps) and trainer.global_step == 50
+    assert [r["step"] for r in snap.records] == [14, 29, 44] == sched.cycle_ends(50, 10)
+
+
 def test_metadata_holds_latest_validation_metrics(tmp_path):
     snap = SnapshotEnsemble(dirpath=tmp_path / "s", evaluate=False)
     trainer = make_trainer(tmp_path, [snap, SGDR(max_lr=0.1, cycle_length=1)], max_epochs=3, limit_val_batches=None)

@@ -99,6 +99,12 @@ class SnapshotEnsemble(Callback):
         self._val_key: Any = None
         self._lr = math.nan
 
+    def __repr__(self) -> str:
+        return (
+            f"SnapshotEnsemble(keep={self.keep!r}, dirpath={self.dirpath!r}, in_memory={self.in_memory!r}, "
+            f"task={self.task!r}, evaluate={self.evaluate!r}, verbose={self.verbose!r})"
+        )
+
     # ------------------------------------------------------------------ overridable
     def get_input(self, batch: Any) -> Any:
         """The model input of a batch: ``batch[0]`` (the batch itself if it is not a sequence)."""
