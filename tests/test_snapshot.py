@@ -348,3 +348,19 @@ def test_ddp_writes_each_snapshot_once(tmp_path):
     acc, nll, _ = reference_metrics(sorted((tmp_path / "s").iterdir()), class_loader(n=64, seed=1))
     assert trainer.callback_metrics["val/ensemble_acc"].item() == pytest.approx(acc, abs=1e-6)
     assert trainer.callback_metrics["val/ensemble_loss"].item() == pytest.approx(nll, rel=1e-5)
+
+
+# ---------------------------------------------------------------------- Hydra config
+def test_hydra_config_instantiates_with_the_class_defaults():
+    import inspect
+
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    import lr_plugins
+
+    cfg = OmegaConf.load(Path(lr_plugins.__file__).parent / "conf" / "snapshot" / "ensemble.yaml")
+    params = inspect.signature(SnapshotEnsemble.__init__).parameters
+    assert {k: v for k, v in cfg.items() if k != "_target_"} == {k: p.default for k, p in params.items() if k != "self"}
+    snap = instantiate(cfg, keep=4)
+    assert isinstance(snap, SnapshotEnsemble) and snap.keep == 4 and snap.dirpath is None

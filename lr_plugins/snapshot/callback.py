@@ -135,12 +135,16 @@ class SnapshotEnsemble(Callback):
                 + " Add e.g. SGDR(cycle_length=...) to the callbacks."
             )
         self._schedule = found[0]
+        self._memory, self._val_key, self.results = {}, None, {}
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Checkpoint state is restored before this hook with every strategy (FSDP and DeepSpeed
+        # restore it after fit start), and global_step is the resumed one here.
         state, self._loaded = self._loaded, None
         if state is not None and self.dirpath is None and state.get("dirpath"):
             self._dir = Path(state["dirpath"])
         else:
             self._dir = self._resolve_dir(trainer)
-        self._memory, self._val_key, self.results = {}, None, {}
         if state is not None:
             self.records = [dict(r) for r in state.get("records", [])]
             missing = [r["path"] for r in self.records if not Path(r["path"]).is_file()]
