@@ -37,8 +37,10 @@ def class_loader(n=96, batch_size=8, seed=0, shuffle=False):
 
 
 def classifier(seed=0):
+    """A classifier with BatchNorm, so that a snapshot's buffers (running statistics) matter too."""
     torch.manual_seed(seed)
-    return Classifier(MLP(in_features=6, num_classes=3, hidden=16, depth=1), num_classes=3, lr=0.2)
+    net = nn.Sequential(nn.Linear(6, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 3))
+    return Classifier(net, num_classes=3, lr=0.2)
 
 
 def files(d):
@@ -199,9 +201,9 @@ def reference_metrics(paths, loader, make_module=classifier):
 
 @pytest.mark.parametrize("in_memory", [False, True])
 def test_validation_and_test_log_the_ensemble(tmp_path, in_memory, capsys):
-    snap = SnapshotEnsemble(keep=3, dirpath=tmp_path / "s", in_memory=in_memory)
+    snap, weights = SnapshotEnsemble(keep=3, dirpath=tmp_path / "s", in_memory=in_memory), WeightRecorder()
     trainer = make_trainer(
-        tmp_path, [snap, SGDR(max_lr=0.2, cycle_length=1)], max_epochs=5, limit_val_batches=None, logger=True
+        tmp_path, [snap, SGDR(max_lr=0.2, cycle_length=1), weights], max_epochs=5, limit_val_batches=None, logger=True
     )
     model = classifier()
     trainer.fit(model, class_loader(shuffle=True), class_loader(n=64, seed=1))
@@ -213,7 +215,9 @@ def test_validation_and_test_log_the_ensemble(tmp_path, in_memory, capsys):
     assert m["val/ensemble_size"].item() == 3 and "val/acc" in m
     out = capsys.readouterr().out
     assert "single model: val/acc=" in out and f"val/ensemble_acc={acc:.4f}" in out
-    # the module itself is unchanged by the evaluation
+    # the evaluation after the last step left the module's weights and buffers as they were
+    final = model.state_dict()
+    assert all(torch.equal(final[k], v) for k, v in weights.after[trainer.global_step].items())
     (result,) = trainer.test(model, class_loader(n=48, seed=2), verbose=False)
     acc, nll, _ = reference_metrics(snap.paths, class_loader(n=48, seed=2))
     assert result["test/ensemble_acc"] == pytest.approx(acc, abs=1e-6)
