@@ -323,6 +323,30 @@ def test_resume_gives_the_uninterrupted_snapshot_list(tmp_path):
             torch.testing.assert_close(a["state_dict"][k], b["state_dict"][k])
 
 
+class SaveAtEpoch(L.Callback):
+    def __init__(self, epoch, path):
+        self.epoch, self.path = epoch, path
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            trainer.save_checkpoint(self.path)
+
+
+def test_resume_after_the_run_went_on_warns_about_deleted_snapshots(tmp_path):
+    # The run continued past its checkpoint and keep=1 deleted the snapshot the checkpoint lists.
+    ckpt = tmp_path / "epoch1.ckpt"
+    snap = SnapshotEnsemble(keep=1, dirpath=tmp_path / "s")
+    trainer = make_trainer(tmp_path, [snap, SGDR(max_lr=0.1, cycle_length=1), SaveAtEpoch(1, ckpt)], max_epochs=4)
+    trainer.fit(TinyModule(), make_loader())
+    assert files(tmp_path / "s") == ["cycle003-step00000031.pt"]
+    snap = SnapshotEnsemble(keep=1, dirpath=tmp_path / "s")
+    trainer = make_trainer(tmp_path, [snap, SGDR(max_lr=0.1, cycle_length=1)], max_epochs=4)
+    with pytest.warns(UserWarning, match="1 snapshot.s. recorded in the checkpoint are missing on disk"):
+        trainer.fit(TinyModule(), make_loader(), ckpt_path=str(ckpt))
+    assert [r["step"] for r in snap.records] == [31]
+    assert files(tmp_path / "s") == ["cycle003-step00000031.pt"]
+
+
 # ---------------------------------------------------------------------- DDP
 class CountingSnapshot(SnapshotEnsemble):
     """Appends 'rank step' to a log for every file it writes."""
