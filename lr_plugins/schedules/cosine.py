@@ -28,7 +28,7 @@ class WarmupCosineCurve(Curve):
     Example:
         >>> from lr_plugins import WarmupCosine
         >>> s = WarmupCosine(max_lr=1.0, warmup=2, unit="step")
-        >>> [round(x, 3) for x in s.preview(6)]
+        >>> [round(x, 3) for x in s.preview(6).tolist()]
         [0.0, 0.5, 1.0, 0.854, 0.5, 0.146]
     """
 

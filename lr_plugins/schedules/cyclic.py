@@ -35,7 +35,8 @@ class CyclicLRCurve(MomentumCycling, CyclicCurve):
 
     Example:
         >>> from lr_plugins import CyclicLR
-        >>> CyclicLR(max_lr=1.0, min_lr=0.2, step_size=2, unit="step").preview(5).tolist()
+        >>> s = CyclicLR(max_lr=1.0, min_lr=0.2, step_size=2, unit="step")
+        >>> [round(x, 6) for x in s.preview(5).tolist()]
         [0.2, 0.6, 1.0, 0.6, 0.2]
     """
 
@@ -101,8 +102,8 @@ class OneCycleCurve(MomentumCycling, Curve):
     Example:
         >>> from lr_plugins import OneCycle
         >>> s = OneCycle(max_lr=1.0, pct_start=0.5, div_factor=10, anneal="linear", unit="step")
-        >>> [round(x, 4) for x in s.preview(5)]
-        [0.1, 0.55, 1.0, 0.5, 1e-05]
+        >>> [round(x, 6) for x in s.preview(5).tolist()]
+        [0.1, 0.7, 0.800002, 0.400006, 1e-05]
     """
 
     needs_total = True

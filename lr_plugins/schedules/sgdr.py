@@ -33,7 +33,7 @@ class SGDRCurve(CyclicCurve):
     Example:
         >>> from lr_plugins import SGDR
         >>> s = SGDR(max_lr=1.0, cycle_length=4, unit="step")
-        >>> [round(x, 3) for x in s.preview(6)]
+        >>> [round(x, 3) for x in s.preview(6).tolist()]
         [1.0, 0.854, 0.5, 0.146, 1.0, 0.854]
     """
 
