@@ -117,10 +117,11 @@ class ScheduleCallback(Callback):
         """Optimizer steps of the current fit, ``inf`` for infinite training (from fit start on)."""
         return self._total_steps
 
-    @property
-    def state_key(self) -> str:
-        # One key for every schedule class, so a resume with another schedule is noticed.
-        return "lr_plugins.schedule"
+    #: Where the checkpoint keeps the schedule's state: ``checkpoint[STATE_KEY]``. One
+    #: key for every schedule class, so a resume with another schedule is noticed. It is written by
+    #: ``on_save_checkpoint`` rather than ``state_dict`` so that two schedule callbacks reach our
+    #: own check at fit start (with its advice) instead of Lightning's duplicate-state error.
+    STATE_KEY = "lr_plugins.schedule"
 
     # ------------------------------------------------------------------ fit start: checks
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -162,7 +163,6 @@ class ScheduleCallback(Callback):
                 "tell steps per epoch. Use unit='step'."
             )
         self.check_total(self._total_steps, self._steps_per_epoch)
-        self._check_resume()
 
     def _peak(self, j: int) -> float:
         return self._base_lrs[j][0] if self.max_lr is None else self.max_lr
@@ -172,7 +172,8 @@ class ScheduleCallback(Callback):
         if state is None:
             return
         now = self._state()
-        changed = [k for k in ("config", "base_lrs", "steps_per_epoch", "total_steps") if state.get(k) != now[k]]
+        keys = ("config", "base_lrs", "steps_per_epoch") + (("total_steps",) if self.needs_total else ())
+        changed = [k for k in keys if state.get(k) != now[k]]
         if changed:
             details = "; ".join(f"{k}: {state.get(k)!r} -> {now[k]!r}" for k in changed)
             warnings.warn(
@@ -184,6 +185,8 @@ class ScheduleCallback(Callback):
 
     # ------------------------------------------------------------------ train: write + log
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Checkpoint state is restored before this hook with every strategy (not always before fit start).
+        self._check_resume()
         # Peaks are read here, not at fit start, so an LR finder that ran at fit start can set max_lr.
         for j in range(len(self._base_lrs)):
             self.check_peak(self._peak(j), "max_lr" if self.max_lr is not None else f"optimizer {j}'s lr")
@@ -220,8 +223,9 @@ class ScheduleCallback(Callback):
                     else:
                         group["momentum"] = momentum
                     metrics[tag] = momentum
-        for logger in self._loggers:
-            logger.log_metrics(metrics, step=step)
+        if step < total:  # no point for the step after the last one: it never runs
+            for logger in self._loggers:
+                logger.log_metrics(metrics, step=step)
 
     # ------------------------------------------------------------------ checkpoint
     def _state(self) -> dict[str, Any]:
@@ -232,11 +236,12 @@ class ScheduleCallback(Callback):
             "total_steps": self._total_steps,
         }
 
-    def state_dict(self) -> dict[str, Any]:
-        return self._state() if hasattr(self, "_base_lrs") else {}
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        if hasattr(self, "_base_lrs"):
+            checkpoint[self.STATE_KEY] = self._state()
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._loaded_state = dict(state_dict) or None
+    def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        self._loaded_state = dict(checkpoint.get(self.STATE_KEY) or {}) or None
 
 
 # ---------------------------------------------------------------------- the public schedules
