@@ -1,0 +1,139 @@
+"""The evidence benchmarks: their helpers against known answers, and micro runs of each script."""
+
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # benchmarks/ lives next to tests/, not inside the package
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import _common, ddp_scaling, mnist1d_anchor, time_to_target  # noqa: E402
+
+
+def _read(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# ---------------------------------------------------------------------- helpers
+def test_spread_matches_numpy_and_statistics():
+    rng = np.random.default_rng(0)
+    values = list(rng.normal(size=11))
+    s = _common.spread(values + [float("nan"), None])
+    assert s["n"] == 11
+    assert s["median"] == pytest.approx(statistics.median(values))
+    assert s["q1"] == pytest.approx(statistics.quantiles(values, n=4, method="inclusive")[0])
+    assert s["q3"] == pytest.approx(statistics.quantiles(values, n=4, method="inclusive")[2])
+    assert (s["min"], s["max"]) == (min(values), max(values))
+    assert math.isnan(_common.spread([])["median"])
+    assert _common.fmt_spread([]) == "–"
+    assert _common.fmt_spread([4, 5, 6, 8], digits=2) == "5.50 [4.75–6.50] (4.00–8.00)"
+
+
+def test_epochs_to_target_is_the_first_epoch_at_or_above():
+    assert time_to_target.epochs_to_target([0.5, 0.95, 0.2, 0.99], 0.95) == 2
+    assert time_to_target.epochs_to_target([0.5, 0.949, 0.99], 0.95) == 3
+    assert time_to_target.epochs_to_target([0.5, 0.9], 0.95) is None
+
+
+def test_schedules_match_the_papers_scaled_to_the_budget():
+    # SGDR paper: T_0=10, T_mult=2 -> restarts after 10, 30, 70 of 150 epochs; scaled to 30: 2, 6, 14 of 30.
+    sgdr = time_to_target.make_schedule("SGDR", 30)
+    assert [e + 1 for e in sgdr.cycle_ends(30)] == [2, 6, 14, 30]
+    # Eq. 5: eta = (1 + cos(pi T_cur / T_i)) / 2; epoch 5 is T_cur=3 of the second cycle (T_i=4).
+    assert [sgdr.lr_at(e) for e in (1, 2, 5)] == pytest.approx([0.5, 1.0, (1 + math.cos(math.pi * 3 / 4)) / 2])
+    # Classic step schedule: x0.1 at 50% and 75% of training.
+    step = time_to_target.make_schedule("Step", 40)
+    assert [step.lr_at(e) for e in (0, 19, 20, 29, 30, 39)] == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
+    const = time_to_target.make_schedule("Constant", 30)
+    assert const.preview(30).tolist() == [1.0] * 30
+    with pytest.raises(ValueError, match="name='Cyclic'"):
+        time_to_target.make_schedule("Cyclic", 30)
+
+
+def test_atomic_writers_round_trip(tmp_path):
+    rows = [{"a": 1, "b": "x"}, {"a": 2, "c": 0.5}]
+    path = _common.write_csv(tmp_path / "sub" / "rows.csv", rows)
+    assert _read(path) == [{"a": "1", "b": "x", "c": ""}, {"a": "2", "b": "", "c": "0.5"}]
+    assert [p.name for p in path.parent.iterdir()] == ["rows.csv"]  # no temporary file left behind
+
+
+def test_compare_curves_flags_a_rank_that_differs():
+    lrs = list(ddp_scaling._schedule().preview(6, steps_per_epoch=2) * 0.1)
+    rows = [
+        {"config": "1 process, 1 thread", "processes": 1, "traces": [{"rank": 0, "lrs": lrs}]},
+        {"config": "ddp_spawn, 2 processes", "processes": 2,
+         "traces": [{"rank": 0, "lrs": lrs}, {"rank": 1, "lrs": lrs[:3] + [lrs[3] + 1e-3] + lrs[4:]}]},
+    ]
+    checks = ddp_scaling.compare_curves(rows, epochs=3)
+    assert [c["identical_to_1_process"] for c in checks] == [True, True, False]
+    assert checks[2]["max_abs_diff_vs_1_process"] == pytest.approx(1e-3)
+    assert checks[0]["max_abs_diff_vs_closed_form"] == 0.0
+
+
+def test_anchor_reads_test_acc_from_tensorboard(tmp_path):
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    logger = TensorBoardLogger(tmp_path, name="run")
+    logger.log_metrics({"test/acc": 0.25}, step=1)
+    logger.log_metrics({"test/acc": 0.9375}, step=2)
+    logger.finalize("success")
+    assert mnist1d_anchor.read_scalar(tmp_path, "test/acc") == pytest.approx(0.9375)
+    assert mnist1d_anchor.read_scalar(tmp_path, "val/acc") is None
+    assert mnist1d_anchor._from_stdout("│ test/acc │ 0.9810 │\n", "test/acc") == pytest.approx(0.981)
+
+
+def test_anchor_table_puts_measured_rows_next_to_the_paper():
+    config = list(mnist1d_anchor.CONFIGS)[0]
+    rows = [{"config": config, "seed": s, "command": f"lr-train seed={s}", "test_acc": a, "wall_seconds": 20.0,
+             "app_seconds": 12.0, "threads": 1}
+            for s, a in enumerate([0.93, 0.95, 0.97])]
+    table = mnist1d_anchor.summarize(rows).splitlines()
+    cnn = next(i for i, line in enumerate(table) if line.startswith("| CNN | 94 |"))
+    assert "95.00 ± 2.00** (93.0–97.0)" in table[cnn + 1]
+    assert any("2/3 seeds at or above the paper's CNN (94%)" in line for line in table)
+
+
+# ---------------------------------------------------------------------- micro runs
+def test_time_to_target_micro_run(tmp_path):
+    rows = time_to_target.main(["--seeds", "1", "--epochs", "2", "--channels", "4", "--blocks", "1",
+                                "--schedules", "Constant", "SGDR", "--targets", "0.2", "1.0", "--out", str(tmp_path), "--no-docs"])
+    assert {p.name for p in tmp_path.iterdir()} >= {"runs.csv", "curves.csv", "summary.md", "time_to_target.png"}
+    runs, curves = _read(tmp_path / "runs.csv"), _read(tmp_path / "curves.csv")
+    assert [r["schedule"] for r in runs] == ["Constant", "SGDR"] and len(rows) == 2
+    for r in runs:
+        accs = [float(c["val_acc"]) for c in curves if c["schedule"] == r["schedule"]]
+        assert len(accs) == 2
+        expect = time_to_target.epochs_to_target(accs, 0.2)
+        assert r["epochs_to_20"] == ("" if expect is None else str(expect))
+        assert r["epochs_to_100"] == ""  # 100% validation accuracy after 2 epochs of a 4-channel CNN: no
+        assert 0.0 <= float(r["test_acc"]) <= 1.0
+    # Constant keeps the optimizer's LR of 0.1 at the start of every epoch.
+    assert [float(c["lr_epoch_start"]) for c in curves if c["schedule"] == "Constant"] == pytest.approx([0.1, 0.1])
+    assert "reached 20%" in (tmp_path / "summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_ddp_scaling_micro_run(tmp_path):
+    rows = ddp_scaling.main(["--epochs", "1", "--repeats", "1", "--out", str(tmp_path), "--no-docs"])
+    checks = _read(tmp_path / "lr_checks.csv")
+    assert [(c["config"], c["rank"]) for c in checks][-2:] == [("ddp_spawn, 2 processes", "0"), ("ddp_spawn, 2 processes", "1")]
+    assert all(c["identical_to_1_process"] == "True" for c in checks)
+    assert {r["steps"] for r in rows} == {57}  # 3600 / 64 = 3600 / 2 / 32 -> 57 steps per epoch either way
+
+
+@pytest.mark.slow
+def test_mnist1d_anchor_micro_run(tmp_path):
+    rows = mnist1d_anchor.main(["--seeds", "1", "--no-mlp", "--override", "trainer.max_epochs=2",
+                                "--out", str(tmp_path), "--no-docs"])
+    assert len(rows) == 1 and 0.1 < rows[0]["test_acc"] <= 1.0 and rows[0]["read_from"] == "tensorboard"
+    assert "trainer.max_epochs=2" in rows[0]["command"]
+    assert "| CNN | 94 |" in (tmp_path / "summary.md").read_text()
