@@ -1,0 +1,33 @@
+"""The examples run as written, as a user would start them (a subprocess)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_plain_lightning_example_trains_and_logs_the_lr(tmp_path):
+    out = tmp_path / "runs"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "plain_lightning.py"), "--epochs", "3", "--out", str(out)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # 3 epochs x 24 batches; SGDR(cycle_length=1, cycle_mult=2, warmup=0.5): cycles end after 1.5 epochs.
+    assert "72 optimizer steps" in proc.stdout
+    assert "cycle ends at steps: [35]" in proc.stdout
+    acc = float(re.search(r"test accuracy ([0-9.]+)", proc.stdout).group(1))
+    assert acc > 0.7  # 10 classes: chance is 0.1
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc_ = EventAccumulator(str(out / "sgdr" / "version_0"), size_guidance={"scalars": 0})  # fit + test files
+    acc_.Reload()
+    lrs = acc_.Scalars("lr-SGD")
+    assert [e.step for e in lrs] == list(range(72))
+    assert max(e.value for e in lrs) <= 0.1 + 1e-7 and lrs[0].value == 0.0
+    assert "momentum-SGD" not in acc_.Tags()["scalars"]  # SGDR leaves momentum alone
