@@ -49,7 +49,7 @@ from benchmarks._common import (
     spread,
 )
 
-__all__ = ["SCHEDULES", "make_schedule", "epochs_to_target", "run_one", "summarize", "plot", "main"]
+__all__ = ["SCHEDULES", "make_schedule", "epochs_to_target", "run_one", "summarize", "paired", "plot", "main"]
 
 SCHEDULES = ("SGDR", "WarmupCosine", "Step", "Constant")
 PEAK_LR = 0.1
@@ -151,7 +151,32 @@ def summarize(rows: list[dict], targets: list[float], epochs: int, model: str) -
             f"{spread([r['fit_seconds'] for r in rs])['median']:.1f} |"
         )
     lines.append("")
+    lines += paired(rows, targets)
     return "\n".join(lines)
+
+
+def paired(rows: list[dict], targets: list[float], reference: str = "Step") -> list[str]:
+    """Per seed, each schedule against ``reference``: seeds where it reached a target earlier /
+    at the same epoch / later (never reaching counts as later than any epoch)."""
+    ref = {r["seed"]: r for r in rows if r["schedule"] == reference}
+    if not ref:
+        return []
+    lines = [f"Paired by seed, against {reference}: seeds where the schedule reached the target "
+             "earlier / at the same epoch / later (not reaching = later).", ""]
+    for t in targets:
+        cells = []
+        for name in dict.fromkeys(r["schedule"] for r in rows):
+            if name == reference:
+                continue
+            counts = [0, 0, 0]
+            for r in rows:
+                if r["schedule"] == name and r["seed"] in ref:
+                    a, b = (math.inf if x == "" else x for x in (r[_key(t)], ref[r["seed"]][_key(t)]))
+                    counts[0 if a < b else 1 if a == b else 2] += 1
+            cells.append(f"{name} {'/'.join(map(str, counts))}")
+        lines.append(f"- {100 * t:g}%: " + ", ".join(cells))
+    lines.append("")
+    return lines
 
 
 def _box(ax, data: list[list[float]], names: list[str]) -> None:

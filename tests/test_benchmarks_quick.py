@@ -44,6 +44,21 @@ def test_epochs_to_target_is_the_first_epoch_at_or_above():
     assert time_to_target.epochs_to_target([0.5, 0.9], 0.95) is None
 
 
+def test_paired_counts_wins_ties_losses_against_step():
+    rows = [
+        {"schedule": "Step", "seed": 0, "epochs_to_95": 4},
+        {"schedule": "Step", "seed": 1, "epochs_to_95": ""},
+        {"schedule": "Step", "seed": 2, "epochs_to_95": 5},
+        {"schedule": "SGDR", "seed": 0, "epochs_to_95": 3},  # earlier
+        {"schedule": "SGDR", "seed": 1, "epochs_to_95": 9},  # earlier: Step never got there
+        {"schedule": "SGDR", "seed": 2, "epochs_to_95": 5},  # same
+        {"schedule": "Constant", "seed": 0, "epochs_to_95": ""},  # later
+        {"schedule": "Constant", "seed": 1, "epochs_to_95": ""},  # same (neither)
+        {"schedule": "Constant", "seed": 2, "epochs_to_95": 7},  # later
+    ]
+    assert time_to_target.paired(rows, [0.95])[2] == "- 95%: SGDR 2/1/0, Constant 0/1/2"
+
+
 def test_schedules_match_the_papers_scaled_to_the_budget():
     # SGDR paper: T_0=10, T_mult=2 -> restarts after 10, 30, 70 of 150 epochs; scaled to 30: 2, 6, 14 of 30.
     sgdr = time_to_target.make_schedule("SGDR", 30)
