@@ -1,0 +1,200 @@
+"""``lr-preview``: draw the planned LR (and momentum) curve of an ``lr-train`` config, no training.
+
+It composes the same config as ``lr-train`` (same groups and overrides), takes the optimizer
+steps per epoch from the configured data (``ceil(ceil(N / world_size) / batch_size /
+accumulate_grad_batches)``; ``world_size = devices * num_nodes``) and the length of training
+from ``trainer.max_epochs`` / ``trainer.max_steps``, then evaluates the schedule's closed form
+(``Curve.preview``) for every step. It writes a PNG and draws the curve in the terminal
+(with ``plotext`` when installed: ``pip install "lr-plugins[terminal]"``, else a text plot).
+No run folder is created.
+
+Example:
+    $ lr-preview schedule=sgdr trainer.max_epochs=50
+    $ lr-preview schedule=onecycle schedule.max_lr=0.3 --out onecycle.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+
+from lr_plugins.train import write_atomic
+
+__all__ = ["main", "plan", "text_plot", "compose_config"]
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
+    """The ``lr-train`` config with ``overrides`` applied (Hydra's compose API)."""
+    from hydra import compose, initialize_config_dir
+
+    from lr_plugins.train import config_dir
+
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3", job_name="lr_preview"):
+        return compose(config_name="lr_train", overrides=overrides)
+
+
+def _world_size(trainer_cfg: DictConfig) -> int:
+    devices = trainer_cfg.get("devices", 1)
+    n = devices if isinstance(devices, int) and devices > 0 else len(devices) if isinstance(devices, (list, tuple)) else 1
+    return n * int(trainer_cfg.get("num_nodes", 1) or 1)
+
+
+def plan(cfg: DictConfig) -> dict[str, Any]:
+    """Steps per epoch, total steps, the schedule object and its LR (and momentum) per step."""
+    from lr_plugins.train import _build
+
+    dm = _build(cfg.data, "data")
+    dm.setup("fit")
+    n_train = len(dm.train_dataloader().dataset)
+    world = _world_size(cfg.trainer)
+    accumulate = int(cfg.trainer.get("accumulate_grad_batches", 1) or 1)
+    batches = math.ceil(math.ceil(n_train / world) / dm.batch_size)
+    spe = math.ceil(batches / accumulate)
+    max_epochs = cfg.trainer.get("max_epochs")
+    max_steps = cfg.trainer.get("max_steps", -1)
+    candidates = [s for s in (spe * max_epochs if max_epochs and max_epochs > 0 else None,
+                              max_steps if max_steps and max_steps > 0 else None) if s]
+    if not candidates:
+        raise ValueError("lr-preview needs a finite training length: set trainer.max_epochs or trainer.max_steps.")
+    total = int(min(candidates))
+    kwargs = {}
+    if cfg.schedule.get("max_lr") is None and cfg.model.get("lr") is not None:
+        kwargs["max_lr"] = float(cfg.model.lr)  # what lr-train uses: the optimizer's lr
+    schedule = _build(cfg.schedule, "schedule", **kwargs)
+    return {
+        "schedule": schedule,
+        "steps_per_epoch": spe,
+        "total_steps": total,
+        "lr": schedule.preview(total, steps_per_epoch=spe),
+        "momentum": schedule.preview_momentum(total, steps_per_epoch=spe),
+    }
+
+
+def text_plot(y: np.ndarray, width: int = 72, height: int = 16, title: str = "") -> str:
+    """A plain-text line plot of ``y`` (no dependencies).
+
+    Example:
+        >>> print(text_plot(np.linspace(0, 1, 10), width=10, height=3).splitlines()[-2])
+        ... # doctest: +SKIP
+    """
+    y = np.asarray(y, dtype=float)
+    lo, hi = float(y.min()), float(y.max())
+    span = hi - lo or 1.0
+    cols = np.array_split(np.arange(len(y)), min(width, len(y)))
+    grid = [[" "] * len(cols) for _ in range(height)]
+    for c, idx in enumerate(cols):
+        for v in (y[idx].min(), y[idx].max()):
+            r = height - 1 - int(round((v - lo) / span * (height - 1)))
+            grid[r][c] = "*"
+    labels = [f"{hi:10.4g} |", *[" " * 10 + " |"] * (height - 2), f"{lo:10.4g} |"]
+    lines = [title] if title else []
+    lines += [lab + "".join(row) for lab, row in zip(labels, grid)]
+    lines.append(" " * 11 + "+" + "-" * len(cols))
+    lines.append(" " * 12 + f"step 0{' ' * max(1, len(cols) - 12 - len(str(len(y) - 1)))}step {len(y) - 1}")
+    return "\n".join(lines)
+
+
+def _plotext(lr: np.ndarray, title: str) -> bool:
+    """Draw with plotext (5.x ``plt.plot`` API or 6.x ``figure.signal`` API); False if unavailable."""
+    try:
+        import plotext as plt
+    except ImportError:
+        return False
+    x, y = list(range(len(lr))), lr.tolist()
+    if hasattr(plt, "plot"):  # plotext 5
+        plt.clf()
+        plt.plotsize(100, 20)
+        plt.plot(x, y, label="LR")
+        plt.title(title)
+        plt.xlabel("optimizer step")
+        plt.show()
+        return True
+    fig = getattr(plt, "figure", None)
+    if fig is None or not hasattr(fig, "signal"):
+        return False
+    fig.clear()
+    fig.plot_size(100, 20)
+    fig.title(title)
+    fig.draw(fig.signal(x, y))
+    fig.show()
+    return True
+
+
+def _terminal(p: dict[str, Any], title: str) -> None:
+    try:
+        if _plotext(p["lr"], title):
+            return
+    except Exception:  # noqa: BLE001 - a terminal plot is a nicety; fall back to text
+        pass
+    print(text_plot(p["lr"], title=title + " (LR)"))
+
+
+def _png(p: dict[str, Any], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = np.arange(p["total_steps"])
+    epochs = steps / p["steps_per_epoch"]
+    has_m = p["momentum"] is not None
+    fig, axes = plt.subplots(2 if has_m else 1, 1, figsize=(9, 5.5 if has_m else 3.5), sharex=True, squeeze=False)
+    axes[0, 0].plot(epochs, p["lr"])
+    axes[0, 0].set(ylabel="LR", title=title)
+    if has_m:
+        axes[1, 0].plot(epochs, p["momentum"], color="tab:orange")
+        axes[1, 0].set(ylabel="momentum")
+    axes[-1, 0].set(xlabel="epoch")
+    for ax in axes[:, 0]:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    write_atomic(path, buf.getvalue())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``lr-preview`` entry point: ``lr-preview [--out PNG] [--no-terminal] [override ...]``."""
+    parser = argparse.ArgumentParser(prog="lr-preview", description=__doc__.split("\n\n")[0])
+    parser.add_argument("overrides", nargs="*", help="lr-train overrides, e.g. schedule=sgdr trainer.max_epochs=50")
+    parser.add_argument("--out", type=Path, default=None, help="PNG path (default: lr_preview_<schedule>.png)")
+    parser.add_argument("--no-terminal", action="store_true", help="do not draw in the terminal")
+    args = parser.parse_args(argv)
+    from lr_plugins.train import ConfigError
+
+    try:
+        cfg = compose_config(args.overrides)
+        p = plan(cfg)
+    except (ConfigError, ValueError, TypeError) as e:
+        print(f"lr-preview: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 - Hydra's composition errors (unknown option or key)
+        if type(e).__module__.startswith(("hydra", "omegaconf")):
+            print(f"lr-preview: {e}", file=sys.stderr)
+            return 2
+        raise
+    name = type(p["schedule"]).__name__
+    title = f"{name}: {p['total_steps']} steps, {p['steps_per_epoch']} steps/epoch"
+    out = args.out or Path(f"lr_preview_{cfg.schedule._target_.rsplit('.', 1)[-1].lower()}.png")
+    if not args.no_terminal:
+        _terminal(p, title)
+    _png(p, out, title)
+    lr = p["lr"]
+    print(f"{p['schedule']!r}")
+    print(f"steps/epoch {p['steps_per_epoch']}, total steps {p['total_steps']}, "
+          f"LR first {lr[0]:.4g}, max {lr.max():.4g}, last {lr[-1]:.4g}")
+    print(f"Plot: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
