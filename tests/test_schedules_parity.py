@@ -100,16 +100,18 @@ def test_sgdr_equals_torch_warm_restarts(t0, mult):
 def sgdr_eq5(n, spe, t0, mult, decay, lo, hi, warmup=0.0, warmup_start=0.0):
     """Eq. (5) of Loshchilov & Hutter (2017), simulated: T_cur advances 1/spe every step."""
     lrs = []
-    t_cur, t_i, top = 0.0, float(t0), hi
+    t_cur, t_i, top = None, float(t0), hi
     for k in range(n):
         t = k / spe
         if t < warmup:
             lrs.append(warmup_start + (hi - warmup_start) * t / warmup)
             continue
+        if t_cur is None:  # the first step after warmup: T_cur counts from the end of the warmup
+            t_cur = t - warmup
         while t_cur >= t_i - 1e-9:  # restart: T_cur wraps, the next cycle is longer and lower
             t_cur -= t_i
             t_i *= mult
-            top *= decay
+            top = max(lo, top * decay)  # a peak decayed below eta_min holds eta_min
         lrs.append(lo + 0.5 * (top - lo) * (1 + math.cos(math.pi * t_cur / t_i)))
         t_cur += 1.0 / spe
     return np.array(lrs)
@@ -264,3 +266,64 @@ def test_cyclic_cycle_ends_are_troughs():
     ends = s.cycle_ends(100, steps_per_epoch=4)
     assert ends == [12, 24, 36, 48, 60, 72, 84, 96]
     assert all(lrs[e] == pytest.approx(0.1) for e in ends)
+
+
+# ---------------------------------------------------------------------- randomized cross-checks
+@pytest.mark.parametrize("seed", range(8))
+def test_random_configs_equal_torch(seed):
+    """Random lengths and parameters: CyclicLR, OneCycleLR and warm restarts against torch."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(500, 2500))
+    lo, hi = float(rng.uniform(0.001, 0.05)), float(rng.uniform(0.1, 1.0))
+    step = int(rng.integers(1, 200))
+    mode = ["triangular", "triangular2", "exp_range"][seed % 3]
+    gamma = float(rng.uniform(0.999, 1.0))
+    ours = CyclicLR(max_lr=hi, min_lr=lo, step_size=step, mode=mode, gamma=gamma, unit="step")
+    ref, ref_m = torch_trace(lambda o: tl.CyclicLR(o, base_lr=lo, max_lr=hi, step_size_up=step, mode=mode,
+                                                   gamma=gamma, base_momentum=0.85, max_momentum=0.95), n)
+    close(ours.preview(n), ref)
+    close(ours.preview_momentum(n), ref_m)
+
+    pct = float(rng.uniform(0.05, 0.45))
+    div, fdiv = float(rng.uniform(2, 50)), float(rng.uniform(10, 1e4))
+    anneal, three = ["cos", "linear"][seed % 2], bool(seed % 4 < 2)
+    ours = OneCycle(max_lr=hi, pct_start=pct, div_factor=div, final_div_factor=fdiv, anneal=anneal,
+                    three_phase=three, unit="step")
+    ref, ref_m = torch_trace(lambda o: tl.OneCycleLR(o, max_lr=hi, total_steps=n, pct_start=pct, div_factor=div,
+                                                     final_div_factor=fdiv, anneal_strategy=anneal,
+                                                     three_phase=three), n)
+    close(ours.preview(n), ref)
+    close(ours.preview_momentum(n), ref_m)
+
+    t0, mult = int(rng.integers(1, 60)), int(rng.integers(1, 4))
+    ours = SGDR(max_lr=hi, min_lr=lo, cycle_length=t0, cycle_mult=mult, unit="step")
+    ref, _ = torch_trace(lambda o: tl.CosineAnnealingWarmRestarts(o, T_0=t0, T_mult=mult, eta_min=lo), n, lr=hi)
+    close(ours.preview(n), ref)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_float_sgdr_matches_eq5(seed):
+    rng = np.random.default_rng(100 + seed)
+    spe = [1, 3, 7, 10.0][seed % 4]
+    t0 = float(rng.uniform(0.3, 20)) if spe > 1 else float(rng.integers(1, 40))
+    mult, decay = float(rng.uniform(1.0, 2.5)), float(rng.uniform(0.5, 1.0))
+    warmup = [0.0, 0.5, 2.0][seed % 3]
+    s = SGDR(max_lr=0.5, min_lr=0.005, cycle_length=t0, cycle_mult=mult, cycle_decay=decay, warmup=warmup)
+    n = 2000
+    ref = sgdr_eq5(n, spe, t0, mult, decay, 0.005, 0.5, warmup=warmup)
+    close(s.preview(n, steps_per_epoch=spe), ref, rtol=1e-9)
+    # cycle_ends are the steps right before the LR jumps up (a restart).
+    lrs = s.preview(n, steps_per_epoch=spe)
+    restarts = [k for k in range(n - 1) if lrs[k + 1] > lrs[k] + 1e-12 and k / spe >= warmup]
+    ends = s.cycle_ends(n, steps_per_epoch=spe)
+    if lrs.min() == 0.005:  # the decayed peak reached the floor: later cycles are flat, no jump
+        ends = [e for e in ends if lrs[e + 1] > lrs[e]]
+    assert ends == restarts
+
+
+def test_sgdr_decayed_peak_never_goes_below_the_floor():
+    s = SGDR(max_lr=1.0, min_lr=0.1, cycle_length=10, cycle_decay=0.5, unit="step")
+    lrs = s.preview(100)
+    assert lrs.min() == 0.1
+    assert np.all(lrs[40:] == 0.1)  # cycle 4 would peak at 1/16 < 0.1: flat at the floor
+    assert s.cycle_ends(100) == [9, 19, 29, 39, 49, 59, 69, 79, 89, 99]  # cycles still count (snapshots)

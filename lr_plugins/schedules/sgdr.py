@@ -27,7 +27,8 @@ class SGDRCurve(CyclicCurve):
     Args:
         cycle_length: :math:`T_0`, the first cycle's length in ``unit``s (> 0).
         cycle_mult: :math:`T_{mult}` (float >= 1): each cycle is this much longer than the last.
-        cycle_decay: Peak of cycle ``i`` is ``max_lr * cycle_decay**i`` (0 < decay <= 1).
+        cycle_decay: Peak of cycle ``i`` is ``max(min_lr, max_lr * cycle_decay**i)`` (0 < decay <= 1):
+            once the decayed peak would fall below ``min_lr`` the LR holds ``min_lr``.
         **common: ``max_lr``, ``min_lr``, ``warmup``, ``warmup_start_lr``, ``unit``.
 
     Example:
@@ -68,5 +69,5 @@ class SGDRCurve(CyclicCurve):
         i = self.cycle_index(t)
         t_i = self.cycle_length * self.cycle_mult**i
         t_cur = t - self.cycle_start(i)
-        top = peak * self.cycle_decay**i
+        top = max(self.min_lr, peak * self.cycle_decay**i)  # decayed below the floor: hold the floor
         return self.min_lr + (top - self.min_lr) * (1 + math.cos(math.pi * t_cur / t_i)) / 2
