@@ -169,3 +169,10 @@ def test_checkers_directly():
         check_choice("u", "x", ("a", "b"))
     with pytest.raises(TypeError, match=r"b=0 is not allowed: b must be True or False"):
         check_bool("b", 0)
+
+
+def test_one_cycle_three_phase_floor_above_initial_lr_refused():
+    with pytest.raises(ValueError, match=r"min_lr=0.01 is not allowed with three_phase=True: it must be <= the initial LR"):
+        OneCycle(max_lr=0.1, min_lr=0.01, div_factor=25, three_phase=True)
+    OneCycle(max_lr=0.1, min_lr=0.01, div_factor=25)  # two phases: the LR still only falls after the peak
+    OneCycle(max_lr=0.1, min_lr=0.001, div_factor=25, three_phase=True)

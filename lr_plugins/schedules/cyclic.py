@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from lr_plugins._validation import check_choice, check_real
+from lr_plugins._validation import check_bool, check_choice, check_real
 from lr_plugins.schedules.base import Curve, CyclicCurve, MomentumCycling
 
 __all__ = ["CyclicLRCurve", "OneCycleCurve", "CLR_MODES", "ANNEAL"]
@@ -122,10 +122,16 @@ class OneCycleCurve(MomentumCycling, Curve):
         self.div_factor = check_real("div_factor", div_factor, low=0.0, low_open=True)
         self.final_div_factor = check_real("final_div_factor", final_div_factor, low=0.0, low_open=True)
         self.anneal = check_choice("anneal", anneal, ANNEAL)
-        if not isinstance(three_phase, bool):
-            raise TypeError(f"three_phase={three_phase!r} is not allowed: three_phase must be True or False.")
-        self.three_phase = three_phase
+        self.three_phase = check_bool("three_phase", three_phase)
         super().__init__(**common)
+
+    def check_peak(self, peak: float, what: str = "max_lr") -> None:
+        super().check_peak(peak, what)
+        if self.three_phase and self.min_lr > peak / self.div_factor:
+            raise ValueError(
+                f"min_lr={self.min_lr!r} is not allowed with three_phase=True: it must be <= the initial LR "
+                f"({what}={peak!r} / div_factor={self.div_factor!r}), or the third phase would raise the LR."
+            )
 
     def _ends(self, n: float) -> list[float]:
         """The last step of each phase, as torch computes them."""
