@@ -143,10 +143,10 @@ class ScheduleCallback(Callback):
             raise ValueError(f"{type(self).__name__} needs an optimizer: configure_optimizers returned none.")
         self._base_lrs = [[float(g["lr"]) for g in opt.param_groups] for opt in trainer.optimizers]
         for j, lrs in enumerate(self._base_lrs):
-            if lrs[0] <= 0:
+            if not (math.isfinite(lrs[0]) and lrs[0] > 0):
                 raise ValueError(
                     f"optimizer {j} has lr={lrs[0]!r} in its first param group; {type(self).__name__} scales "
-                    "every group by lr_i / lr_0 and needs lr_0 > 0 (set the optimizer's lr)."
+                    "every group by lr_i / lr_0 and needs a finite lr_0 > 0 (set the optimizer's lr)."
                 )
         if self.cycles_momentum:
             for opt in trainer.optimizers:

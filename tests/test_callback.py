@@ -204,17 +204,21 @@ def test_cycle_momentum_without_momentum_refused(tmp_path):
 @pytest.mark.parametrize(
     "sched,match",
     [
+        (Constant(unit="step"), None),  # the optimizer's lr is NaN: see the test body
         (WarmupCosine(warmup=6), r"warmup=6.0 \(epochs\) is not allowed: it is longer than training"),
         (OneCycle(pct_start=0.01), r"pct_start=0.01 is not allowed with 40 optimizer steps"),
         (SGDR(cycle_length=1, min_lr=0.5), r"min_lr=0.5 is not allowed: it must be <= the peak LR \(optimizer 0's lr=0.1\)"),
     ],
-    ids=["warmup", "pct_start", "min_lr"],
+    ids=["nan-lr", "warmup", "pct_start", "min_lr"],
 )
 def test_trainer_dependent_checks_fail_before_the_first_step(tmp_path, sched, match):
+    """Checks that need the Trainer (lengths, the optimizer's lr) run at fit start."""
     rec = StepRecorder()
     trainer = make_trainer(tmp_path, [sched, rec], max_epochs=5)
+    lr = 0.1 if match else math.nan
+    match = match or r"optimizer 0 has lr=nan in its first param group.*needs a finite lr_0 > 0"
     with pytest.raises(ValueError, match=match):
-        trainer.fit(TinyModule(lr=0.1), make_loader())
+        trainer.fit(TinyModule(lr=lr), make_loader())
     assert rec.steps == []
 
 
