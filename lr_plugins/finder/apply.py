@@ -1,0 +1,79 @@
+"""Put the found LR where training will use it.
+
+* A schedule callback (:class:`lr_plugins.callback.ScheduleCallback`) in the Trainer: its
+  ``max_lr`` becomes the pick (it reads the peak at train start, after the finder ran at fit
+  start); for :class:`lr_plugins.CyclicLR` also ``min_lr = max_lr / 4`` (Smith, 2017: the lower
+  bound about 1/3 to 1/4 of the upper).
+* No schedule callback: group ``i`` of the first optimizer gets ``pick * peak_i / peak_0`` (the
+  configured ratios are kept). A torch LR scheduler the module returned is rescaled with it, so
+  it does not overwrite the pick at its next step: every LR-valued field (``base_lrs``,
+  ``initial_lr``, ``_last_lr``, OneCycleLR's ``max_lr``/``min_lr``, CyclicLR's ``max_lrs``) of
+  group ``i`` is multiplied by ``pick * peak_i / peak_0 / peak_i_old``, where a group's peak is
+  OneCycleLR's ``max_lr``, CyclicLR's ``max_lrs[i]``, else the scheduler's ``base_lrs[i]``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+__all__ = ["apply_lr"]
+
+_GROUP_KEYS = ("lr", "initial_lr", "max_lr", "min_lr")
+
+
+def _peaks(optimizer: Any, schedulers: list[Any]) -> list[float]:
+    peaks = [float(g["lr"]) for g in optimizer.param_groups]
+    for s in schedulers:
+        if hasattr(s, "max_lrs"):  # torch CyclicLR
+            return [float(v) for v in s.max_lrs]
+        if all("max_lr" in g for g in optimizer.param_groups):  # OneCycleLR
+            return [float(g["max_lr"]) for g in optimizer.param_groups]
+        if hasattr(s, "base_lrs"):
+            return [float(v) for v in s.base_lrs]
+    return peaks
+
+
+def apply_lr(trainer: Any, lr: float) -> str:
+    """Apply ``lr`` to the Trainer's schedule callback or first optimizer; return what was changed."""
+    from lr_plugins.callback import CyclicLR, ScheduleCallback
+
+    if not math.isfinite(lr) or lr <= 0:
+        warnings.warn(f"LRFinder: no usable suggestion (lr={lr!r}); nothing was applied.", UserWarning, stacklevel=3)
+        return "nothing"
+    schedules = [c for c in trainer.callbacks if isinstance(c, ScheduleCallback)]
+    if schedules:
+        changed = []
+        for s in schedules:
+            floor = lr / 4 if isinstance(s, CyclicLR) else s.min_lr
+            if isinstance(s, CyclicLR):
+                s.min_lr = floor
+            too_high = [n for n in ("min_lr", "warmup_start_lr") if getattr(s, n) > lr]
+            if too_high:
+                warnings.warn(
+                    f"LRFinder: the pick lr={lr:.3g} is below {type(s).__name__}'s "
+                    + ", ".join(f"{n}={getattr(s, n)!r}" for n in too_high)
+                    + "; max_lr was left unchanged. Lower those floors or widen the finder's range.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                continue
+            s.max_lr = lr
+            changed.append(f"{type(s).__name__}.max_lr={lr:.3g}" + (f", min_lr={floor:.3g}" if isinstance(s, CyclicLR) else ""))
+        return "; ".join(changed) or "nothing"
+    optimizer = trainer.optimizers[0]
+    schedulers = [c.scheduler for c in trainer.lr_scheduler_configs if c.scheduler.optimizer is optimizer]
+    peaks = _peaks(optimizer, schedulers)
+    targets = [lr * p / peaks[0] if peaks[0] > 0 else lr for p in peaks]
+    factors = [t / p if p > 0 else 1.0 for t, p in zip(targets, peaks)]
+    for g, f, p, t in zip(optimizer.param_groups, factors, peaks, targets):
+        for key in _GROUP_KEYS:
+            if key in g and isinstance(g[key], (int, float)):
+                g[key] = g[key] * f if p > 0 else t
+    for s in schedulers:
+        for attr in ("base_lrs", "max_lrs", "_last_lr"):
+            values = getattr(s, attr, None)
+            if isinstance(values, list) and len(values) == len(factors):
+                setattr(s, attr, [v * f for v, f in zip(values, factors)])
+    return f"{type(optimizer).__name__} lr={lr:.3g}" + (f" (+ {type(schedulers[0]).__name__})" if schedulers else "")

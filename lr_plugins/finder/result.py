@@ -1,0 +1,101 @@
+"""The result of an LR range test: the curve, the picks and what happened."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["LRFinderResult", "write_atomic"]
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+@dataclass
+class LRFinderResult:
+    """The curve recorded by the range test and the LRs it suggests.
+
+    Attributes:
+        lrs: The LR of every recorded optimizer step (first param group of the first optimizer).
+        losses: The raw loss of each step (mean over its accumulation window and over DDP ranks).
+        smoothed: The zero-phase smoothed loss the picks are made on.
+        ema: The causal bias-corrected EMA used only for the divergence stop.
+        suggestion: The LR picked by ``rule``.
+        suggestions: ``{"steepest": ..., "valley": ..., "minimum/10": ...}``.
+        rule: The rule behind ``suggestion``.
+        stop_reason: ``"completed"``, ``"diverged"`` (smoothed loss above ``diverge_threshold`` x best),
+            ``"non-finite"`` (a NaN/inf loss; that step is not recorded) or ``"interrupted"``.
+        warnings: Hints about a doubtful curve (no descent, minimum at an edge, too few points).
+        diagnostics: Everything else: steps run, best smoothed loss, indices of the picks, seconds.
+
+    Example:
+        >>> r = LRFinderResult(lrs=[0.1], losses=[1.0], smoothed=[1.0], ema=[1.0], suggestion=0.1,
+        ...                    suggestions={"steepest": 0.1}, rule="steepest")
+        >>> r.override()
+        'schedule.max_lr=0.1'
+    """
+
+    lrs: list[float]
+    losses: list[float]
+    smoothed: list[float]
+    ema: list[float]
+    suggestion: float
+    suggestions: dict[str, float]
+    rule: str = "steepest"
+    stop_reason: str = "completed"
+    warnings: list[str] = field(default_factory=list)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+    def override(self) -> str:
+        """The Hydra override that reuses the pick: ``schedule.max_lr=<pick>`` (3 significant digits)."""
+        return f"schedule.max_lr={float(f'{self.suggestion:.3g}'):g}"
+
+    def summary(self) -> str:
+        """One line: the pick, the rule, the other rules and the override."""
+        others = ", ".join(f"{k} {v:.3g}" for k, v in self.suggestions.items() if k != self.rule)
+        return (
+            f"LRFinder: suggested lr {self.suggestion:.3g} ({self.rule}; {others}; {len(self.lrs)} points, "
+            f"{self.stop_reason}). Reuse it with: {self.override()}"
+        )
+
+    def to_csv(self) -> str:
+        """The curve as CSV text: ``step,lr,loss,smoothed,ema``."""
+        out = io.StringIO()
+        out.write("step,lr,loss,smoothed,ema\n")
+        for i, row in enumerate(zip(self.lrs, self.losses, self.smoothed, self.ema)):
+            out.write(f"{i}," + ",".join(repr(float(v)) for v in row) + "\n")
+        return out.getvalue()
+
+    def save_csv(self, path: str | os.PathLike) -> Path:
+        """Write :meth:`to_csv` atomically to ``path``."""
+        return write_atomic(path, self.to_csv().encode())
+
+    def plot(self, ax: Any = None) -> Any:
+        """Draw the curve (see :func:`lr_plugins.finder.plot.plot_result`); returns the figure."""
+        from lr_plugins.finder.plot import plot_result
+
+        return plot_result(self, ax=ax)
+
+    @property
+    def log10_suggestion(self) -> float:
+        """``log10(suggestion)``."""
+        return float(np.log10(self.suggestion))

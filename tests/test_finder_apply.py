@@ -1,0 +1,237 @@
+"""LRFinder in a real Trainer: the ramp, accumulation, where the pick goes, and its outputs."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import lightning.pytorch as L
+import numpy as np
+import pytest
+import torch
+from conftest import LRRecorder, TinyModule, make_loader, make_trainer
+
+from lr_plugins import SGDR, CyclicLR, LRFinder, WarmupCosine, find_lr
+
+RANGE = dict(min_lr=1e-4, max_lr=1.0, num_steps=20)
+
+
+class Spy(TinyModule):
+    """Records the LR of every group and the loss of every training_step call."""
+
+    def __init__(self, *args, scheduler=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.scheduler = scheduler
+        self.seen_lrs: list[list[float]] = []
+        self.seen_losses: list[float] = []
+
+    def training_step(self, batch, batch_idx):
+        self.seen_lrs.append([g["lr"] for g in self.trainer.optimizers[0].param_groups])
+        loss = super().training_step(batch, batch_idx)
+        self.seen_losses.append(float(loss))
+        return loss
+
+    def configure_optimizers(self):
+        opt = super().configure_optimizers()
+        if self.scheduler is None:
+            return opt
+        return {"optimizer": opt, "lr_scheduler": self.scheduler(opt)}
+
+
+def torch_reference(make_scheduler, lr: float, steps: int) -> list[float]:
+    """The LR of each of ``steps`` optimizer steps under a torch scheduler built on ``SGD(lr=lr)``."""
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr, momentum=0.9)
+    sched = make_scheduler(opt)
+    lrs = []
+    for _ in range(steps):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return lrs
+
+
+def test_ramp_and_param_group_ratios(tmp_path):
+    module = Spy(groups=(0.1, 0.01))
+    finder = LRFinder(**RANGE)
+    make_trainer(tmp_path, [finder], max_epochs=1).fit(module, make_loader())
+    ramp = np.geomspace(RANGE["min_lr"], RANGE["max_lr"], RANGE["num_steps"])
+    n = len(finder.result.lrs)
+    np.testing.assert_allclose(finder.result.lrs, ramp[:n], rtol=1e-12)
+    seen = np.array(module.seen_lrs[:n])
+    np.testing.assert_allclose(seen[:, 0], ramp[:n], rtol=1e-12)
+    np.testing.assert_allclose(seen[:, 1], ramp[:n] / 10, rtol=1e-12)
+    # The pick is applied with the configured ratio kept (Lightning sets every group to one value).
+    pick = finder.result.suggestion
+    np.testing.assert_allclose(module.seen_lrs[n], [pick, pick / 10], rtol=1e-12)
+
+
+def test_linear_mode(tmp_path):
+    module = Spy()
+    finder = LRFinder(min_lr=0.001, max_lr=0.1, num_steps=12, mode="linear", apply=False)
+    make_trainer(tmp_path, [finder], max_epochs=1).fit(module, make_loader())
+    np.testing.assert_allclose(finder.result.lrs, np.linspace(0.001, 0.1, 12)[: len(finder.result.lrs)], rtol=1e-12)
+    assert module.seen_lrs[len(finder.result.lrs)] == [0.1]  # apply=False leaves the optimizer's lr
+
+
+def test_accumulation_one_point_per_optimizer_step(tmp_path):
+    module = Spy()
+    finder = LRFinder(min_lr=1e-4, max_lr=0.01, num_steps=10, apply=False)
+    make_trainer(tmp_path, [finder], max_epochs=1, accumulate_grad_batches=3).fit(module, make_loader(n=64))
+    r = finder.result
+    assert len(r.lrs) == 10 and r.stop_reason == "completed"
+    calls = np.array(module.seen_losses[:30]).reshape(10, 3)
+    np.testing.assert_allclose(r.losses, calls.mean(1), rtol=1e-6)
+    lrs = np.array(module.seen_lrs[:30])[:, 0].reshape(10, 3)
+    assert (lrs == lrs[:, :1]).all()  # one LR per window
+    np.testing.assert_allclose(lrs[:, 0], np.geomspace(1e-4, 0.01, 10), rtol=1e-12)
+
+
+def test_own_torch_scheduler_keeps_the_pick(tmp_path):
+    module = Spy(scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5))
+    rec = LRRecorder()
+    finder = LRFinder(**RANGE)
+    make_trainer(tmp_path, [finder, rec], max_epochs=3).fit(module, make_loader(n=32))
+    pick = finder.result.suggestion
+    # Reference: torch's StepLR on an optimizer created with lr = pick, stepped once per epoch (4 steps).
+    expected = [lr for lr in torch_reference(lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5), pick, 3) for _ in range(4)]
+    np.testing.assert_allclose([lr[0] for lr in rec.lrs], expected, rtol=1e-12)
+
+
+def test_own_onecycle_scheduler_gets_the_pick_as_its_peak(tmp_path):
+    total = 8
+    make = lambda opt: {"scheduler": torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=total), "interval": "step"}  # noqa: E731
+    module = Spy(scheduler=make)
+    rec = LRRecorder()
+    finder = LRFinder(**RANGE)
+    make_trainer(tmp_path, [finder, rec], max_epochs=2).fit(module, make_loader(n=32))
+    pick = finder.result.suggestion
+    expected = torch_reference(
+        lambda opt: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=pick, total_steps=total, cycle_momentum=False), pick, total
+    )
+    np.testing.assert_allclose([lr[0] for lr in rec.lrs], expected, rtol=1e-10)
+
+
+def test_pick_applied_to_sgdr(tmp_path):
+    module = Spy(lr=0.123)
+    rec = LRRecorder()
+    finder = LRFinder(**RANGE)
+    # The finder after the schedule in the list: order does not matter, the peak is read at train start.
+    make_trainer(tmp_path, [SGDR(cycle_length=1), finder, rec], max_epochs=2).fit(module, make_loader(n=32))
+    pick = finder.result.suggestion
+    assert finder.applied.startswith("SGDR.max_lr")
+    expected = torch_reference(lambda opt: torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=4), pick, 8)
+    np.testing.assert_allclose([lr[0] for lr in rec.lrs], expected, rtol=1e-10, atol=1e-15)
+
+
+def test_pick_applied_to_cyclic_lr_with_smith_bounds(tmp_path):
+    module = Spy()
+    rec = LRRecorder()
+    finder = LRFinder(**RANGE)
+    clr = CyclicLR(step_size=2, unit="step", cycle_momentum=False)
+    make_trainer(tmp_path, [finder, clr, rec], max_epochs=2).fit(module, make_loader(n=32))
+    pick = finder.result.suggestion
+    assert clr.max_lr == pick and clr.min_lr == pytest.approx(pick / 4)
+    expected = torch_reference(
+        lambda opt: torch.optim.lr_scheduler.CyclicLR(opt, base_lr=pick / 4, max_lr=pick, step_size_up=2, cycle_momentum=False),
+        pick,
+        8,
+    )
+    np.testing.assert_allclose([lr[0] for lr in rec.lrs], expected, rtol=1e-10)
+
+
+def test_apply_false_only_reports(tmp_path):
+    sched = WarmupCosine(max_lr=0.05)
+    finder = LRFinder(**RANGE, apply=False)
+    make_trainer(tmp_path, [finder, sched], max_epochs=1).fit(Spy(), make_loader(n=32))
+    assert sched.max_lr == 0.05 and finder.result is not None and finder.applied == "nothing"
+
+
+def test_outputs_png_csv_tensorboard_and_override_line(tmp_path, capsys):
+    from lightning.pytorch.loggers import TensorBoardLogger
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logger = TensorBoardLogger(tmp_path, name="tb")
+    finder = LRFinder(**RANGE)
+    trainer = make_trainer(tmp_path, [finder], max_epochs=1, logger=logger)
+    trainer.fit(Spy(), make_loader(n=32))
+    r = finder.result
+    out = tmp_path / "tb" / "version_0" / "lr_finder"
+    assert (out / "lr_finder.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with open(out / "lr_finder.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(x["lr"]) for x in rows] == r.lrs and [float(x["loss"]) for x in rows] == r.losses
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    acc = EventAccumulator(str(tmp_path / "tb" / "version_0"), size_guidance={"scalars": 0, "images": 0})
+    acc.Reload()
+    losses = [e.value for e in acc.Scalars("lr_finder/loss")]
+    np.testing.assert_allclose(losses, r.losses, rtol=1e-6)
+    assert [e.step for e in acc.Scalars("lr_finder/lr")] == list(range(len(r.lrs)))
+    assert "lr_finder/curve" in acc.Tags()["images"]
+    assert acc.Scalars("lr_finder/suggestion_steepest")[0].value == pytest.approx(r.suggestions["steepest"], rel=1e-6)
+    printed = capsys.readouterr().out
+    assert f"schedule.max_lr={float(f'{r.suggestion:.3g}'):g}" in printed
+
+
+def test_explicit_output_dir_without_logger(tmp_path):
+    finder = LRFinder(**RANGE, output_dir=tmp_path / "out", verbose=False)
+    make_trainer(tmp_path, [finder], max_epochs=1).fit(Spy(), make_loader(n=32))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["lr_finder.csv", "lr_finder.png"]
+
+
+def test_find_lr_with_trainer_kwargs():
+    result = find_lr(Spy(), train_dataloaders=make_loader(), trainer_kwargs={"accumulate_grad_batches": 2}, **RANGE)
+    assert result.diagnostics["accumulate_grad_batches"] == 2
+    assert set(result.suggestions) == {"steepest", "valley", "minimum/10"}
+    assert result.suggestion == result.suggestions["steepest"] and math.isfinite(result.suggestion)
+    assert len(result.smoothed) == len(result.lrs) == len(result.losses)
+
+
+def test_warning_names_a_hint(tmp_path):
+    with pytest.warns(UserWarning, match="no clear descent.*raise max_lr"):
+        # A range far below anything this model learns at: the curve stays flat.
+        make_trainer(tmp_path, [LRFinder(min_lr=1e-9, max_lr=1e-8, num_steps=20)], max_epochs=1).fit(Spy(), make_loader())
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, name",
+    [
+        (dict(min_lr=0.0), ValueError, "min_lr"),
+        (dict(min_lr=1.0, max_lr=0.5), ValueError, "max_lr"),
+        (dict(num_steps=2), ValueError, "num_steps"),
+        (dict(num_steps=10.0), TypeError, "num_steps"),
+        (dict(mode="cosine"), ValueError, "mode"),
+        (dict(suggestion="best"), ValueError, "suggestion"),
+        (dict(diverge_threshold=1.0), ValueError, "diverge_threshold"),
+        (dict(apply="yes"), TypeError, "apply"),
+        (dict(output_dir=3), TypeError, "output_dir"),
+    ],
+)
+def test_bad_arguments(kwargs, exc, name):
+    with pytest.raises(exc, match=name):
+        LRFinder(**kwargs)
+
+
+def test_manual_optimization_is_refused_before_any_step(tmp_path):
+    class Manual(Spy):
+        def __init__(self):
+            super().__init__()
+            self.automatic_optimization = False
+
+    module = Manual()
+    with pytest.raises(ValueError, match="automatic optimization"):
+        make_trainer(tmp_path, [LRFinder(**RANGE)], max_epochs=1).fit(module, make_loader())
+    assert module.seen_losses == []
+
+
+def test_repr_and_hydra_config():
+    from pathlib import Path
+
+    import yaml
+
+    import lr_plugins
+
+    cfg = yaml.safe_load((Path(lr_plugins.__file__).parent / "conf" / "lr_finder" / "steepest.yaml").read_text())
+    assert cfg.pop("_target_") == "lr_plugins.LRFinder" and cfg.pop("exit") is False
+    finder = LRFinder(**cfg)
+    assert finder.suggestion == "steepest" and "LRFinder(" in repr(finder)
+    L.seed_everything(0, verbose=False)

@@ -1,0 +1,120 @@
+"""The suggestion rules on synthetic loss curves whose steepest point is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lr_plugins.finder.range_test import DivergenceMonitor, ramp
+from lr_plugins.finder.suggest import smooth, steepest, suggest, valley
+
+LRS = np.geomspace(1e-6, 10.0, 100)
+X = np.log10(LRS)
+
+
+def sigmoid_curve(x0: float, width: float = 0.5, blowup: float | None = 0.3) -> np.ndarray:
+    """``2 - tanh((x - x0) / width)``: steepest fall exactly at ``x = x0``; optional blow-up after."""
+    y = 2.0 - np.tanh((X - x0) / width)
+    if blowup is not None:
+        y = y + np.where(X > blowup, 30.0 * (X - blowup) ** 2, 0.0)
+    return y
+
+
+@pytest.mark.parametrize("x0", [-4.0, -2.5, -1.0])
+def test_steepest_on_clean_curve(x0):
+    s = suggest(LRS, sigmoid_curve(x0, blowup=x0 + 1.5))
+    assert abs(np.log10(s.suggestions["steepest"]) - x0) < 0.1
+    assert s.warnings == []
+
+
+def test_steepest_with_noise_and_spikes():
+    rng = np.random.default_rng(0)
+    y = sigmoid_curve(-2.0) + rng.normal(0, 0.08, len(LRS))
+    spikes = rng.choice(np.arange(5, 95), 8, replace=False)
+    y[spikes] += 3.0  # isolated spikes, much taller than the descent's per-point change
+    s = suggest(LRS, y)
+    assert abs(np.log10(s.suggestions["steepest"]) + 2.0) < 0.25
+    # The pick stays before the minimum of the smoothed curve.
+    assert s.index["steepest"] <= s.index["minimum"]
+
+
+def test_pick_is_before_the_minimum_even_when_the_blowup_is_steeper():
+    # Slopes after the minimum are positive, but a raw-LR derivative (Lightning >= 2.5.3) or an
+    # unrestricted argmin of |slope| would jump elsewhere; ours must stay on the descent.
+    y = sigmoid_curve(-3.0, blowup=-1.0)
+    s = suggest(LRS, y)
+    assert abs(np.log10(s.suggestions["steepest"]) + 3.0) < 0.1
+
+
+def test_causal_ema_would_lag_but_zero_phase_does_not():
+    y = sigmoid_curve(-2.0)
+    m = DivergenceMonitor(threshold=1e9, beta=0.98)
+    for v in y:
+        m.update(float(v))
+    ema = np.array(m.history)
+    lag_pick = LRS[int(np.argmin(np.gradient(ema, X)[: int(np.argmin(ema)) + 1]))]
+    ours = steepest(LRS, smooth(y))
+    assert np.log10(lag_pick) + 2.0 > 0.5  # the EMA's steepest point sits half a decade or more to the right
+    assert abs(np.log10(ours) + 2.0) < 0.1
+
+
+def test_never_descending_warns_no_clear_descent():
+    rng = np.random.default_rng(1)
+    s = suggest(LRS, 2.0 + rng.normal(0, 0.01, len(LRS)))
+    assert any("no clear descent" in w and "raise max_lr" in w for w in s.warnings)
+
+
+def test_diverging_from_the_start_warns():
+    s = suggest(LRS[:40], np.exp(np.linspace(0, 3, 40)))
+    assert any("no clear descent" in w and "lower min_lr" in w for w in s.warnings)
+
+
+def test_too_few_points_warns_with_hint():
+    s = suggest(LRS[:6], np.array([2.0, 1.9, 1.7, 1.5, 1.4, 9.0]))
+    assert any("only 6 points" in w and "max_lr" in w for w in s.warnings)
+
+
+def test_minimum_at_right_edge_warns():
+    s = suggest(LRS, 2.0 - np.tanh((X - 0.8) / 0.3))
+    assert any("right edge" in w and "Raise max_lr" in w for w in s.warnings)
+
+
+def test_descent_at_left_edge_warns():
+    s = suggest(LRS, sigmoid_curve(-6.5, width=0.5, blowup=-3.0))
+    assert any("left edge" in w and "Lower min_lr" in w for w in s.warnings)
+
+
+def test_no_points():
+    s = suggest(np.array([]), np.array([]))
+    assert np.isnan(s.suggestions["steepest"]) and s.warnings
+
+
+def test_minimum_tenth_and_valley():
+    y = sigmoid_curve(-2.0)
+    s = suggest(LRS, y)
+    i_min = int(np.argmin(s.smoothed))
+    assert s.suggestions["minimum/10"] == pytest.approx(LRS[i_min] / 10)
+    # fastai's valley on 61 strictly decreasing points: its start is max_end - length = 60 - 61 = -1,
+    # sections = 61 / 3, index = -1 + int(20.33) + int(10.17) = 29 (fastai's code, off-by-one included).
+    v = np.concatenate([np.linspace(10, 0, 61), np.linspace(1, 5, 39)])
+    assert valley(v) == 29
+    assert s.index["valley"] < i_min
+
+
+def test_smooth_is_zero_phase():
+    # A symmetric dip stays centred: the smoother does not shift features to the right.
+    y = 1.0 - np.exp(-0.5 * ((np.arange(101) - 50) / 6.0) ** 2)
+    assert int(np.argmin(smooth(y))) == 50
+    assert int(np.argmin(smooth(y, sigma=8.0))) == 50
+
+
+def test_ramp_matches_numpy_references():
+    np.testing.assert_allclose(ramp(1e-7, 10.0, 100), np.geomspace(1e-7, 10.0, 100), rtol=1e-12)
+    np.testing.assert_allclose(ramp(0.01, 1.0, 7, "linear"), np.linspace(0.01, 1.0, 7), rtol=1e-12)
+
+
+def test_divergence_monitor_bias_correction_starts_at_the_first_loss():
+    m = DivergenceMonitor(threshold=4.0)
+    assert not m.update(2.5)
+    assert m.history[0] == pytest.approx(2.5)  # not (1 - beta) * 2.5 as with a global-step correction
+    assert m.best == pytest.approx(2.5)
