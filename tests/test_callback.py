@@ -108,6 +108,10 @@ def test_gradient_accumulation_gives_the_same_curve_per_optimizer_step(tmp_path)
     assert rec_acc.steps == list(range(18))
     assert rec_acc.lrs == rec_plain.lrs
     assert rec_acc.lr0 == acc.preview(18, steps_per_epoch=3).tolist()
+    # limit_train_batches counts too: 5 batches, accumulate 2 -> 3 optimizer steps per epoch.
+    lim = SGDR(max_lr=0.2, cycle_length=1.5, cycle_mult=2, warmup=0.5)
+    _, rec_lim = fit(tmp_path / "c", lim, accumulate_grad_batches=2, limit_train_batches=5, max_epochs=6)
+    assert lim.fit_steps_per_epoch == 3 and rec_lim.lrs == rec_plain.lrs
 
 
 @pytest.mark.parametrize("max_lr", [None, 0.5])
