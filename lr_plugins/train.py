@@ -126,56 +126,6 @@ def _check_trainer_keys(kwargs: dict[str, Any]) -> None:
         )
 
 
-# ---------------------------------------------------------------------- recording the run
-def _history_callback(path: Path):
-    """A callback that records the LR of every optimizer step and ``val/acc`` of every epoch,
-    logs the momentum when the schedule does not cycle it, and saves the record on rank 0."""
-    import lightning.pytorch as L
-
-    from lr_plugins.callback import ScheduleCallback, lr_tags
-
-    class RunHistory(L.Callback):
-        def __init__(self) -> None:
-            self.steps: list[int] = []
-            self.lrs: list[float] = []
-            self.epochs: list[int] = []
-            self.val_acc: list[float] = []
-
-        def on_train_start(self, trainer, pl_module):
-            self._log_momentum = not any(
-                isinstance(c, ScheduleCallback) and c.cycles_momentum for c in trainer.callbacks
-            )
-            self._mtags = lr_tags(trainer.optimizers, "momentum")
-
-        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            step = trainer.global_step
-            if self.steps and self.steps[-1] == step:
-                return
-            self.steps.append(step)
-            self.lrs.append(float(trainer.optimizers[0].param_groups[0]["lr"]))
-            if self._log_momentum:
-                metrics = {}
-                for opt, tags in zip(trainer.optimizers, self._mtags):
-                    for group, tag in zip(opt.param_groups, tags):
-                        m = group["betas"][0] if "betas" in group else group.get("momentum")
-                        if m is not None:
-                            metrics[tag] = float(m)
-                for logger in trainer.loggers:
-                    logger.log_metrics(metrics, step=step)
-
-        def on_validation_epoch_end(self, trainer, pl_module):
-            if trainer.sanity_checking or "val/acc" not in trainer.callback_metrics:
-                return
-            self.epochs.append(trainer.current_epoch)
-            self.val_acc.append(float(trainer.callback_metrics["val/acc"]))
-
-        def on_fit_end(self, trainer, pl_module):
-            if trainer.global_rank == 0:
-                write_json(path, {"step": self.steps, "lr": self.lrs, "epoch": self.epochs, "val_acc": self.val_acc})
-
-    return RunHistory()
-
-
 def _metrics(source: Any, prefixes: tuple[str, ...] = ("val/", "test/")) -> dict[str, float]:
     out = {}
     for k, v in dict(source).items():
@@ -236,8 +186,10 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str
         return {"metrics": {}, "run_dir": str(run_dir), "suggestion": result.suggestion}
 
     logger = _build(cfg.logger, "logger") if cfg.get("logger") is not None else False
+    from lr_plugins.history import RunHistory
+
     history_path = run_dir / _HISTORY_FILE
-    callbacks.append(_history_callback(history_path))
+    callbacks.append(RunHistory(history_path))
     try:
         trainer = L.Trainer(**trainer_kwargs, callbacks=callbacks, logger=logger)
     except (TypeError, ValueError) as e:

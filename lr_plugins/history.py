@@ -1,0 +1,69 @@
+"""The per-run record that ``lr-train`` keeps for its result file and the sweep plot.
+
+:class:`RunHistory` is a plain Lightning callback (module level, so ``ddp_spawn`` can pickle it).
+It records the LR of param group 0 of the first optimizer at every optimizer step and
+``val/acc`` at the end of every validation epoch, writes them to a JSON file on rank 0 at fit
+end, and logs the momentum (``momentum-<Optimizer>``) when the schedule does not cycle it, so
+TensorBoard always shows the momentum.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as L
+
+from lr_plugins.callback import ScheduleCallback, lr_tags
+from lr_plugins.train import write_json
+
+__all__ = ["RunHistory"]
+
+
+class RunHistory(L.Callback):
+    """Record ``step``/``lr`` per optimizer step and ``epoch``/``val_acc`` per epoch into ``path``.
+
+    Example:
+        >>> cb = RunHistory("history.json")  # doctest: +SKIP
+        >>> L.Trainer(callbacks=[SGDR(max_lr=0.1, cycle_length=2), cb])  # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.steps: list[int] = []
+        self.lrs: list[float] = []
+        self.epochs: list[int] = []
+        self.val_acc: list[float] = []
+        self._log_momentum = False
+        self._mtags: list[list[str]] = []
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._log_momentum = not any(isinstance(c, ScheduleCallback) and c.cycles_momentum for c in trainer.callbacks)
+        self._mtags = lr_tags(trainer.optimizers, "momentum")
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        step = trainer.global_step
+        if self.steps and self.steps[-1] == step:  # gradient accumulation: one record per optimizer step
+            return
+        self.steps.append(step)
+        self.lrs.append(float(trainer.optimizers[0].param_groups[0]["lr"]))
+        if not self._log_momentum:
+            return
+        metrics = {}
+        for opt, tags in zip(trainer.optimizers, self._mtags):
+            for group, tag in zip(opt.param_groups, tags):
+                momentum = group["betas"][0] if "betas" in group else group.get("momentum")
+                if momentum is not None:
+                    metrics[tag] = float(momentum)
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=step)
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or "val/acc" not in trainer.callback_metrics:
+            return
+        self.epochs.append(trainer.current_epoch)
+        self.val_acc.append(float(trainer.callback_metrics["val/acc"]))
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.global_rank == 0:
+            write_json(self.path, {"step": self.steps, "lr": self.lrs, "epoch": self.epochs, "val_acc": self.val_acc})

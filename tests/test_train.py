@@ -1,0 +1,238 @@
+"""The lr-train Hydra app: config groups, end-to-end runs, sweeps, DDP and bad overrides."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+import lr_plugins
+from lr_plugins.train import config_dir
+
+SCHEDULE_DIR = Path(lr_plugins.__file__).parent / "conf" / "schedule"
+OPTIONS = sorted(p.stem for p in SCHEDULE_DIR.glob("*.yaml"))
+CLASSES = {
+    "warmup_cosine": "WarmupCosine",
+    "sgdr": "SGDR",
+    "clr": "CyclicLR",
+    "onecycle": "OneCycle",
+    "step": "StepDecay",
+    "exponential": "ExponentialDecay",
+    "inverse_time": "InverseTimeDecay",
+    "constant": "Constant",
+}
+COMMON = {"max_lr", "min_lr", "warmup", "warmup_start_lr", "unit"}
+FAST = ["trainer.enable_progress_bar=false", "trainer.enable_checkpointing=false"]
+
+
+def _compose(overrides: list[str]):
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        return compose(config_name="lr_train", overrides=overrides)
+
+
+def lr_train(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONWARNINGS="ignore")
+    cmd = [sys.executable, "-m", "lr_plugins.train", *args]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def scalars(log_dir: Path, tag: str) -> dict[int, float]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {e.step: e.value for e in acc.Scalars(tag)}
+
+
+def run_folders(root: Path) -> list[Path]:
+    return sorted(p.parent for p in root.glob("outputs/*/*/.hydra"))
+
+
+# ---------------------------------------------------------------------- the config groups
+def test_every_schedule_option_is_shipped():
+    assert set(OPTIONS) == set(CLASSES)
+
+
+@pytest.mark.parametrize("option", sorted(CLASSES))
+def test_schedule_option_composes_and_instantiates(option):
+    cfg = _compose([f"schedule={option}", "schedule.max_lr=0.05"])
+    callback = instantiate(cfg.schedule)
+    assert type(callback) is getattr(lr_plugins, CLASSES[option])
+    # Every value of the YAML reaches the object (read independently from the file).
+    raw = yaml.safe_load((SCHEDULE_DIR / f"{option}.yaml").read_text())
+    assert COMMON <= set(raw), f"{option} lacks shared keys {COMMON - set(raw)}"
+    raw["max_lr"] = 0.05
+    for key, value in raw.items():
+        if key != "_target_":
+            got = getattr(callback, key)
+            assert got == pytest.approx(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else got == value, key
+
+
+def test_shared_keys_sweep_across_every_option():
+    """What `-m schedule=<all> schedule.max_lr=... schedule.warmup=...` needs: every option takes them."""
+    common = ["schedule.max_lr=0.2", "schedule.min_lr=0.001", "schedule.warmup=0.5",
+              "schedule.warmup_start_lr=0.0", "schedule.unit=step"]
+    for option in OPTIONS:
+        callback = instantiate(_compose([f"schedule={option}", *common]).schedule)
+        assert (callback.max_lr, callback.min_lr, callback.warmup, callback.unit) == (0.2, 0.001, 0.5, "step")
+
+
+def test_default_config_is_mnist1d_cnn_sgd_warmup_cosine():
+    cfg = _compose([])
+    assert cfg.schedule._target_ == "lr_plugins.WarmupCosine"
+    assert cfg.data._target_ == "lr_plugins.data.MNIST1DDataModule"
+    assert cfg.model.net._target_ == "lr_plugins.models.CNN1D" and cfg.model.optimizer == "sgd"
+    assert cfg.trainer.accelerator == "cpu" and cfg.trainer.devices == 1
+    assert cfg.get("lr_finder") is None and cfg.get("snapshot") is None
+
+
+def test_trainer_options():
+    ddp = _compose(["trainer=ddp"]).trainer
+    assert (ddp.accelerator, ddp.devices, ddp.strategy) == ("cpu", 2, "ddp_spawn")
+    assert _compose(["trainer=gpu"]).trainer.accelerator == "gpu"
+    assert _compose(["trainer=ddp_gpu"]).trainer.strategy == "ddp"
+
+
+def test_mlp_takes_its_input_size_from_the_data(tmp_path):
+    from lr_plugins.train import train
+
+    cfg = _compose(["model=mlp", "data=digits", "schedule=constant", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
+                    "trainer.limit_val_batches=1", "test=false", "~logger", *FAST])
+    out = train(cfg, tmp_path)
+    assert out["history"]["step"] == [0, 1]
+
+
+def test_search_path_plugin_is_discovered():
+    from hydra.core.plugins import Plugins
+    from hydra.plugins.search_path_plugin import SearchPathPlugin
+
+    names = [p.__name__ for p in Plugins.instance().discover(SearchPathPlugin)]
+    assert "LRPluginsSearchPathPlugin" in names
+
+
+def test_snapshot_group_instantiates_the_callback():
+    cfg = _compose(["snapshot=ensemble"])
+    assert type(instantiate(cfg.snapshot)).__name__ == "SnapshotEnsemble"
+
+
+# ---------------------------------------------------------------------- end to end (subprocess)
+def test_default_run_reduced_budget(tmp_path):
+    proc = lr_train(["trainer.max_epochs=2", *FAST], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,) = run_folders(tmp_path)
+    result = json.loads((run / "result.json").read_text())
+    assert result["metrics"]["test/acc"] > 0.6  # 2 epochs of MNIST-1D; 20 epochs reach ~0.99
+    for key in ("val/acc", "val/loss", "test/acc", "test/loss"):
+        assert f"{key} " in proc.stdout
+    assert f"Run folder: {run}" in proc.stdout
+    assert f"tensorboard --logdir {run / 'tb'}" in proc.stdout
+    # TensorBoard: LR of WarmupCosine(warmup=1 epoch, peak = model.lr 0.1), momentum, loss, accuracy.
+    lr = scalars(run / "tb", "lr-SGD")
+    spe = math.ceil(3600 / 64)
+    total = 2 * spe
+    for step, value in lr.items():
+        t = step / spe
+        expected = 0.1 * t if t < 1 else 0.1 * (1 + math.cos(math.pi * (t - 1) / (total / spe - 1))) / 2
+        assert value == pytest.approx(expected, rel=1e-5, abs=1e-7)
+    assert sorted(lr) == list(range(total))
+    momentum = scalars(run / "tb", "momentum-SGD")
+    assert sorted(momentum) == list(range(total)) and all(m == pytest.approx(0.9) for m in momentum.values())
+    assert scalars(run / "tb", "train/loss_step") and scalars(run / "tb", "val/acc")
+    assert scalars(run / "tb", "test/acc")[max(scalars(run / "tb", "test/acc"))] == pytest.approx(result["metrics"]["test/acc"])
+
+
+def test_schedule_override_sgdr(tmp_path):
+    proc = lr_train(["schedule=sgdr", "schedule.cycle_length=1", "schedule.max_lr=0.05", "data=digits",
+                     "model=mlp", "trainer.max_epochs=3", *FAST], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,) = run_folders(tmp_path)
+    lr = scalars(run / "tb", "lr-SGD")
+    spe = math.ceil(round(1348 * 0.9) / 64)  # digits: 1797 - 449 test, 10% validation
+    assert len(lr) == 3 * spe
+    for step, value in lr.items():  # Loshchilov & Hutter eq. 5 with T_0 = 1 epoch
+        t_cur = (step / spe) % 1.0
+        assert value == pytest.approx(0.025 * (1 + math.cos(math.pi * t_cur)), rel=1e-5, abs=1e-7)
+
+
+def test_multirun_2x2_writes_summary(tmp_path):
+    proc = lr_train(["-m", "schedule=sgdr,clr", "schedule.max_lr=0.1,0.05", "data=digits", "model=mlp",
+                     "trainer.max_epochs=2", "hydra.sweep.dir=sweep", *FAST], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sweep = tmp_path / "sweep"
+    rows = list(csv.DictReader((sweep / "summary.csv").open()))
+    assert sorted(r["overrides"] for r in rows) == sorted(
+        f"schedule={s} schedule.max_lr={m}" for s in ("sgdr", "clr") for m in ("0.1", "0.05")
+    )
+    assert sorted(r["job"] for r in rows) == ["0", "1", "2", "3"]
+    for r in rows:
+        assert 0.5 < float(r["test/acc"]) <= 1.0 and float(r["val/loss"]) > 0
+        job = json.loads((sweep / r["job"] / "result.json").read_text())
+        assert float(r["test/acc"]) == pytest.approx(job["metrics"]["test/acc"])
+        peak, steps, lrs = float(r["overrides"].rsplit("=", 1)[1]), job["history"]["step"], job["history"]["lr"]
+        spe = math.ceil(1213 / 64)
+        if "sgdr" in r["overrides"]:  # cycle_length 5 epochs > 2: half a cosine from the peak
+            expected = [peak * (1 + math.cos(math.pi * k / spe / 5)) / 2 for k in steps]
+        else:  # CLR rising half: min_lr 0.01 to the peak over step_size 2.5 epochs
+            expected = [0.01 + (peak - 0.01) * k / spe / 2.5 for k in steps]
+        assert lrs == pytest.approx(expected, rel=1e-6)
+    assert (sweep / "summary.md").read_text().startswith("| job | overrides |")
+    assert (sweep / "summary.png").stat().st_size > 10_000
+    assert "schedule=clr schedule.max_lr=0.05" in proc.stdout  # the table is printed
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_one_run_folder(tmp_path):
+    proc = lr_train(["trainer=ddp", "data=digits", "model=mlp", "trainer.max_epochs=2", *FAST], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,) = run_folders(tmp_path)  # one run folder, not one per process
+    history = json.loads((run / "result.json").read_text())["history"]
+    # Two processes split the 1213 training samples: ceil(607 / 64) = 10 steps per epoch (19 with one).
+    assert len(history["step"]) == 2 * math.ceil(math.ceil(1213 / 2) / 64)
+    assert json.loads((run / "result.json").read_text())["metrics"]["test/acc"] > 0.5
+
+
+@pytest.mark.slow
+def test_default_lr_train_reaches_94_percent(tmp_path):
+    proc = lr_train([], tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,) = run_folders(tmp_path)
+    assert json.loads((run / "result.json").read_text())["metrics"]["test/acc"] >= 0.94
+
+
+# ---------------------------------------------------------------------- bad overrides
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("schedule=sgdrr", ["schedule/sgdrr", "sgdr", "warmup_cosine"]),  # unknown option: the allowed ones
+        ("schedule.max_lrr=0.1", ["max_lrr"]),  # misspelled key
+        ("schedule.max_lr=abc", ["max_lr='abc'", "finite number"]),  # invalid type
+        pytest.param("schedule.warmup=-1", ["warmup=-1.0", "[0.0, inf]"], marks=pytest.mark.slow),  # bad value
+        ("+schedule.hlod=3", ["hlod", "allowed keys", "hold"]),  # an added key the class does not take
+        pytest.param("trainer.max_epoch=3", ["max_epoch"], marks=pytest.mark.slow),
+        pytest.param("+trainer.max_epoch=3", ["trainer.max_epoch", "max_epochs"], marks=pytest.mark.slow),
+    ],
+)
+def test_bad_override_fails_before_training(tmp_path, override, expected):
+    proc = lr_train([override, *FAST], tmp_path)
+    assert proc.returncode != 0
+    for text in expected:
+        assert text in proc.stderr + proc.stdout, (text, proc.stderr[-2000:])
+    assert "Epoch 0" not in proc.stdout + proc.stderr
+    assert not list(tmp_path.glob("outputs/**/result.json"))
+    assert not run_folders(tmp_path), "a run folder was left behind"
+
+
+def test_warmup_longer_than_training_is_refused_at_fit_start(tmp_path):
+    proc = lr_train(["schedule.warmup=5", "trainer.max_epochs=2", "data=digits", "model=mlp", *FAST], tmp_path)
+    assert proc.returncode == 2
+    assert "warmup=5.0" in proc.stderr and "nothing was trained" in proc.stderr
+    assert not run_folders(tmp_path)
