@@ -42,8 +42,9 @@ class LRFinderResult:
         suggestion: The LR picked by ``rule``.
         suggestions: ``{"steepest": ..., "valley": ..., "minimum/10": ...}``.
         rule: The rule behind ``suggestion``.
-        stop_reason: ``"completed"``, ``"diverged"`` (smoothed loss above ``diverge_threshold`` x best),
-            ``"non-finite"`` (a NaN/inf loss; that step is not recorded) or ``"interrupted"``.
+        stop_reason: ``"completed"``, ``"diverged"`` (smoothed loss above ``diverge_threshold`` x best)
+            or ``"non-finite"`` (a NaN/inf loss; that step is not recorded). An exception or Ctrl+C
+            during the test propagates after the state is restored, and ``result`` stays ``None``.
         warnings: Hints about a doubtful curve (no descent, minimum at an edge, too few points).
         diagnostics: Everything else: steps run, best smoothed loss, indices of the picks, seconds.
 

@@ -179,7 +179,8 @@ def suggest(lrs: np.ndarray, losses: np.ndarray, sigma: float | None = None) -> 
     resid = np.minimum(losses, np.max(losses[:3])) - s
     noise = 1.4826 * float(np.median(np.abs(resid - np.median(resid)))) / max(abs(s[0]), 1e-12)
     if i_min == 0 or drop < max(0.05, 3.0 * noise):  # a fall within batch-to-batch noise is no descent
-        rising = (s[-1] - s[0]) / max(abs(s[0]), 1e-12) > max(0.05, 3.0 * noise)
+        # Raw losses here: the smoothed curve is clipped at the starting level and cannot rise above it.
+        rising = (np.median(losses[-3:]) - s[0]) / max(abs(s[0]), 1e-12) > max(0.05, 3.0 * noise)
         hint = (
             f"The loss only rises: lower min_lr (e.g. to {lrs[0] / 100:.2g})"
             if rising
