@@ -1,0 +1,232 @@
+"""LR finder benchmark: lr-plugins' LRFinder against Lightning's ``Tuner.lr_find``.
+
+Three tasks on embedded data (batch 64, WarmupCosine with half an epoch of warmup):
+
+* ``cnn_adam``: MNIST-1D, CNN1D (16 channels, 2 blocks), Adam;
+* ``mlp_sgd``: MNIST-1D, MLP 2x256, SGD (Nesterov momentum 0.9);
+* ``digits_sgd``: scikit-learn digits, MLP 2x256, SGD (Nesterov momentum 0.9).
+
+For each task and seed both finders run the same range test (``min_lr``, ``max_lr``,
+``num_steps``) on the same model initialisation; we time each, then train the fixed budget at
+each pick (peak LR of the schedule) and report the test accuracy. A grid sweep over half-decade
+steps (1e-4 .. 10, 2 seeds each) gives the grid-best LR and accuracy.
+
+``python -m benchmarks.lr_finder`` (5 seeds, about 5 minutes on 2 shared cores) or ``--quick``
+(2 seeds, coarse grid, under 3 minutes). Writes ``runs.csv``, ``grid.csv`` and ``summary.md`` to
+``results/lr_finder/``; the full mode also writes ``docs/lr_finder.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import logging
+import math
+import os
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["TASKS", "main"]
+
+TASKS = {
+    "cnn_adam": {"data": "mnist1d", "net": "cnn", "optimizer": "adam", "epochs": 4},
+    "mlp_sgd": {"data": "mnist1d", "net": "mlp", "optimizer": "sgd", "epochs": 8},
+    "digits_sgd": {"data": "digits", "net": "mlp", "optimizer": "sgd", "epochs": 8},
+}
+RANGE = dict(min_lr=1e-7, max_lr=10.0, num_steps=100)
+
+
+def _quiet() -> None:
+    warnings.filterwarnings("ignore")
+    import lightning.pytorch  # noqa: F401
+    import torch
+
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    torch.set_num_threads(1)
+
+
+def _setup(task: str, seed: int):
+    import torch
+
+    from lr_plugins.data import DigitsDataModule, MNIST1DDataModule
+    from lr_plugins.models import CNN1D, MLP, Classifier
+
+    spec = TASKS[task]
+    torch.manual_seed(seed)
+    if spec["data"] == "mnist1d":
+        dm, features = MNIST1DDataModule(batch_size=64, seed=seed), 40
+    else:
+        dm, features = DigitsDataModule(batch_size=64, seed=seed), 64
+    net = CNN1D(channels=16, blocks=2) if spec["net"] == "cnn" else MLP(in_features=features, hidden=256)
+    lr = 1e-3 if spec["optimizer"] == "adam" else 0.1
+    return Classifier(net, optimizer=spec["optimizer"], lr=lr, weight_decay=0.0 if spec["optimizer"] == "adam" else 5e-4), dm
+
+
+def _trainer(root: str, **kwargs):
+    import lightning.pytorch as L
+
+    opts = dict(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=root)
+    opts.update(kwargs)
+    return L.Trainer(**opts)
+
+
+def ours(task: str, seed: int) -> tuple[float, float, int]:
+    """lr-plugins' pick, wall seconds (Trainer construction included) and recorded steps."""
+    from lr_plugins import find_lr
+
+    model, dm = _setup(task, seed)
+    start = time.perf_counter()
+    result = find_lr(model, datamodule=dm, **RANGE)
+    return result.suggestion, time.perf_counter() - start, len(result.lrs)
+
+
+def lightning(task: str, seed: int, root: str) -> tuple[float, float, int]:
+    """Lightning's ``Tuner.lr_find`` suggestion, wall seconds (Trainer construction included) and steps."""
+    from lightning.pytorch.tuner import Tuner
+
+    model, dm = _setup(task, seed)
+    start = time.perf_counter()
+    # Enough epochs for num_steps: Tuner.lr_find sets max_steps but keeps max_epochs, and one epoch of
+    # digits is only 19 batches.
+    trainer = _trainer(root, max_epochs=1000, limit_val_batches=0)
+    lr_finder = Tuner(trainer).lr_find(model, datamodule=dm, min_lr=RANGE["min_lr"], max_lr=RANGE["max_lr"],
+                                       num_training=RANGE["num_steps"], update_attr=False)
+    seconds = time.perf_counter() - start
+    pick = lr_finder.suggestion() if lr_finder is not None else None
+    steps = len(lr_finder.results["lr"]) if lr_finder is not None else 0
+    return (float("nan") if pick is None else float(pick)), seconds, steps
+
+
+def train(task: str, lr: float, seed: int, root: str) -> float:
+    """Test accuracy after the task's fixed budget with peak LR ``lr`` (NaN for no LR)."""
+    if not (isinstance(lr, float) and math.isfinite(lr) and lr > 0):
+        return float("nan")
+    from lr_plugins import WarmupCosine
+
+    model, dm = _setup(task, seed)
+    trainer = _trainer(root, max_epochs=TASKS[task]["epochs"], limit_val_batches=0,
+                       callbacks=[WarmupCosine(max_lr=lr, warmup=0.5)])
+    trainer.fit(model, datamodule=dm)
+    out = trainer.test(model, datamodule=dm, verbose=False)
+    return float(out[0]["test/acc"])
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def _decades(picks: list[float]) -> float:
+    logs = [math.log10(p) for p in picks if p > 0 and math.isfinite(p)]
+    return max(logs) - min(logs) if logs else float("nan")
+
+
+def _mean(values: list[float]) -> float:
+    v = [x for x in values if math.isfinite(x)]
+    return statistics.fmean(v) if v else float("nan")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 seeds and a coarse grid: under 3 minutes")
+    parser.add_argument("--out", default="results/lr_finder")
+    parser.add_argument("--tasks", nargs="*", default=list(TASKS))
+    args = parser.parse_args(argv)
+    _quiet()
+    seeds = range(2 if args.quick else 5)
+    grid = 10.0 ** np.arange(-4, 1.01, 1.0 if args.quick else 0.5)
+    grid_seeds = range(1 if args.quick else 2)
+    runs, grid_rows, table = [], [], []
+    with tempfile.TemporaryDirectory() as root:
+        for task in args.tasks:
+            t0 = time.perf_counter()
+            for lr in grid:
+                accs = [train(task, float(lr), s, root) for s in grid_seeds]
+                grid_rows.append({"task": task, "lr": float(lr), "acc": _mean(accs)})
+            task_grid = [r for r in grid_rows if r["task"] == task]
+            best = max(task_grid, key=lambda r: r["acc"])
+            for seed in seeds:
+                our_lr, our_s, our_n = ours(task, seed)
+                pl_lr, pl_s, pl_n = lightning(task, seed, root)
+                runs.append({"task": task, "seed": seed, "ours_lr": our_lr, "ours_s": our_s, "ours_steps": our_n,
+                             "ours_acc": train(task, our_lr, seed, root), "lightning_lr": pl_lr,
+                             "lightning_s": pl_s, "lightning_steps": pl_n, "lightning_acc": train(task, pl_lr, seed, root)})
+                print({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in runs[-1].items()}, flush=True)
+            rs = [r for r in runs if r["task"] == task]
+            row = {
+                "task": task,
+                "grid_best_lr": best["lr"],
+                "grid_best_acc": best["acc"],
+                "ours_lr_median": float(np.median([r["ours_lr"] for r in rs])),
+                "ours_spread_decades": _decades([r["ours_lr"] for r in rs]),
+                "ours_acc": _mean([r["ours_acc"] for r in rs]),
+                "ours_s": _mean([r["ours_s"] for r in rs]),
+                "ours_steps": _mean([r["ours_steps"] for r in rs]),
+                "lightning_lr_median": float(np.nanmedian([r["lightning_lr"] for r in rs])),
+                "lightning_spread_decades": _decades([r["lightning_lr"] for r in rs]),
+                "lightning_acc": _mean([r["lightning_acc"] for r in rs]),
+                "lightning_s": _mean([r["lightning_s"] for r in rs]),
+                "lightning_steps": _mean([r["lightning_steps"] for r in rs]),
+                "lightning_failed": sum(not math.isfinite(r["lightning_lr"]) for r in rs),
+            }
+            table.append(row)
+            print(f"{task}: done in {time.perf_counter() - t0:.0f} s", flush=True)
+    out = Path(args.out)
+    _write(out / "runs.csv", _csv(runs))
+    _write(out / "grid.csv", _csv(grid_rows))
+    md = _markdown(table, grid_rows, len(seeds), args.quick)
+    _write(out / "summary.md", md)
+    print(md)
+    if not args.quick:
+        _write(Path("docs") / "lr_finder.md", "<!-- written by `python -m benchmarks.lr_finder`; do not edit -->\n\n" + md)
+
+
+def _markdown(table: list[dict], grid_rows: list[dict], n_seeds: int, quick: bool) -> str:
+    lines = [
+        f"LR range test {RANGE['min_lr']:g} -> {RANGE['max_lr']:g} over {RANGE['num_steps']} steps, {n_seeds} seeds"
+        + (" (quick mode)" if quick else "") + ". Accuracy: test accuracy after the task's fixed budget with the pick "
+        "as WarmupCosine's peak, mean over seeds. Spread: max - min of log10(pick) over seeds. Time: finder wall "
+        "seconds including the Trainer's construction, mean; steps: recorded points before the stop, mean.",
+        "",
+        "| task | epochs | grid best lr | grid best acc | ours: median pick | spread (dec) | acc | time s | steps "
+        "| Lightning: median pick | spread (dec) | acc | time s | steps |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in table:
+        failed = f" ({r['lightning_failed']} no pick)" if r["lightning_failed"] else ""
+        lines.append(
+            f"| {r['task']} | {TASKS[r['task']]['epochs']} | {r['grid_best_lr']:.3g} | {100 * r['grid_best_acc']:.1f} "
+            f"| {r['ours_lr_median']:.3g} | {r['ours_spread_decades']:.2f} | {100 * r['ours_acc']:.1f} | {r['ours_s']:.2f} "
+            f"| {r['ours_steps']:.0f} "
+            f"| {r['lightning_lr_median']:.3g}{failed} | {r['lightning_spread_decades']:.2f} | {100 * r['lightning_acc']:.1f} "
+            f"| {r['lightning_s']:.2f} | {r['lightning_steps']:.0f} |"
+        )
+    lines += ["", "Grid (test accuracy %, mean over grid seeds):", "",
+              "| task | " + " | ".join(f"{r['lr']:.3g}" for r in grid_rows if r["task"] == table[0]["task"]) + " |",
+              "|---|" + "---|" * sum(r["task"] == table[0]["task"] for r in grid_rows)]
+    for r in table:
+        lines.append(f"| {r['task']} | " + " | ".join(f"{100 * g['acc']:.1f}" for g in grid_rows if g["task"] == r["task"]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
