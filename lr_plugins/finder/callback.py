@@ -6,7 +6,6 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
