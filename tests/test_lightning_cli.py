@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import lightning.pytorch as L
 import pytest
@@ -33,6 +34,11 @@ trainer:
     - class_path: lr_plugins.SGDR
       init_args: {{{sgdr}}}
 """
+
+
+@pytest.fixture(autouse=True)
+def _plain_argv(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["cli"])  # LightningCLI(args=...) warns about pytest's own argv
 
 
 def _cli(tmp_path, sgdr: str) -> LightningCLI:

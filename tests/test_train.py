@@ -236,3 +236,53 @@ def test_warmup_longer_than_training_is_refused_at_fit_start(tmp_path):
     assert proc.returncode == 2
     assert "warmup=5.0" in proc.stderr and "nothing was trained" in proc.stderr
     assert not run_folders(tmp_path)
+
+
+# ---------------------------------------------------------------------- contracts with the finder and snapshots
+def test_lr_finder_exit_prints_the_pick_and_trains_nothing(tmp_path, capsys):
+    pytest.importorskip("lr_plugins.finder")
+    from lr_plugins.train import train
+
+    cfg = _compose(["lr_finder=steepest", "lr_finder.exit=true", "data=digits", "model=mlp", *FAST])
+    out = train(cfg, tmp_path)
+    printed = capsys.readouterr().out
+    assert f"schedule.max_lr={out['suggestion']:.4g}" in printed
+    assert 1e-7 < out["suggestion"] < 10.0
+    assert not (tmp_path / "history.json").exists()  # no training
+
+
+def test_lr_finder_and_snapshot_callbacks_in_one_run(tmp_path, capsys):
+    pytest.importorskip("lr_plugins.finder")
+    from lr_plugins.train import train
+
+    cfg = _compose(["lr_finder=steepest", "schedule=sgdr", "schedule.cycle_length=1", "snapshot=ensemble",
+                    "data=digits", "model=mlp", "trainer.max_epochs=2", "~logger", *FAST])
+    out = train(cfg, tmp_path)
+    # The finder's pick became SGDR's peak: the first step after the range test uses it.
+    pick = float(capsys.readouterr().out.split("Reuse it with: schedule.max_lr=")[1].split()[0])
+    assert out["history"]["lr"][0] == pytest.approx(pick, rel=1e-2) and pick != 0.1
+    # Every val/* and test/* metric reaches the result, the snapshot ensemble's included.
+    assert {"val/ensemble_acc", "test/ensemble_acc", "test/acc", "val/acc"} <= set(out["metrics"])
+
+
+# ---------------------------------------------------------------------- launchers and sweepers (optional extras)
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher, plugin", [("parallel", "hydra_joblib_launcher"), ("submitit_local", "hydra_submitit_launcher")])
+def test_launchers_run_the_sweep_and_summary(tmp_path, launcher, plugin):
+    pytest.importorskip(f"hydra_plugins.{plugin}")
+    proc = lr_train(["-m", f"hydra/launcher={launcher}", "schedule=sgdr,clr", "data=digits", "model=mlp",
+                     "trainer.max_epochs=2", "hydra.sweep.dir=sweep", *FAST], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = list(csv.DictReader((tmp_path / "sweep" / "summary.csv").open()))
+    assert sorted(r["overrides"] for r in rows) == ["schedule=clr", "schedule=sgdr"]
+
+
+@pytest.mark.slow
+def test_optuna_search(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    proc = lr_train(["-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2", "data=digits", "model=mlp",
+                     "trainer.max_epochs=4", "hydra.sweep.dir=sweep", *FAST], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    best = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text())
+    rows = list(csv.DictReader((tmp_path / "sweep" / "summary.csv").open()))
+    assert len(rows) == 2 and best["best_value"] == pytest.approx(max(float(r["val/acc"]) for r in rows))
