@@ -14,6 +14,7 @@ from lightning.pytorch.cli import LightningCLI  # noqa: E402
 from conftest import LRRecorder  # noqa: E402
 
 CONFIG = """
+seed_everything: 0
 model:
   class_path: lr_plugins.models.Classifier
   init_args:
