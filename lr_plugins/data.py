@@ -9,7 +9,6 @@ from the training set with a fixed seed, so the test set stays untouched.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import lightning.pytorch as L
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from lr_plugins._atomic import atomic_open
 from lr_plugins._validation import check_int, check_real
 
 __all__ = ["MNIST1DDataModule", "DigitsDataModule", "load_mnist1d", "cache_dir"]
@@ -46,11 +46,8 @@ def load_mnist1d() -> dict[str, np.ndarray]:
         "x_test": raw["x_test"].astype(np.float32),
         "y_test": raw["y_test"].astype(np.int64),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    with os.fdopen(fd, "wb") as f:
+    with atomic_open(path) as f:
         np.savez(f, **data)
-    os.replace(tmp, path)
     return data
 
 

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from lr_plugins._atomic import atomic_open
 
 __all__ = ["FORMAT", "snapshot_name", "save_snapshot", "load_snapshot", "list_snapshots"]
 
@@ -57,19 +58,8 @@ def save_snapshot(dirpath: str | os.PathLike, state_dict: dict[str, Any], meta: 
     dirpath.mkdir(parents=True, exist_ok=True)
     path = dirpath / snapshot_name(int(meta["cycle"]), int(meta["step"]))
     payload = {"format": FORMAT, "state_dict": _plain(state_dict), "meta": dict(meta)}
-    fd, tmp = tempfile.mkstemp(dir=dirpath, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_open(path) as f:
+        torch.save(payload, f)
     return path
 
 
