@@ -11,9 +11,17 @@ For each task and seed both finders run the same range test (``min_lr``, ``max_l
 each pick (peak LR of the schedule) and report the test accuracy. A grid sweep over half-decade
 steps (1e-4 .. 10, 2 seeds each) gives the grid-best LR and accuracy.
 
+Pick rules compared on the same recorded curves (:data:`RULES`), each pick trained the same way:
+the package's ``steepest`` (default), ``valley`` (fastai) and ``minimum/10``, plus ``minimum``
+(Smith's upper bound: the LR at the smoothed loss minimum), ``steepest-end`` (the larger-LR end of
+the steep-descent region: the last point right of the steepest one still at least 30% as steep)
+``steepest-wide`` (the most negative slope of a curve smoothed 2.5x wider, sigma = n/20) and
+``midpoint`` (``sqrt(steepest * minimum)``, half-way between the two in log10(lr)).
+
 ``python -m benchmarks.lr_finder`` (5 seeds, about 5 minutes on 2 shared cores) or ``--quick``
-(2 seeds, coarse grid, under 3 minutes). Writes ``runs.csv``, ``grid.csv`` and ``summary.md`` to
-``results/lr_finder/``; the full mode also writes ``docs/lr_finder.md``.
+(2 seeds, coarse grid). Writes ``runs.csv``, ``grid.csv``, ``curves.csv`` (every recorded curve:
+task, seed, step, lr, loss) and ``summary.md`` to ``results/lr_finder/``; the full mode also writes
+``docs/lr_finder.md``.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["TASKS", "main"]
+__all__ = ["RULES", "TASKS", "main", "rule_picks"]
 
 TASKS = {
     "cnn_adam": {"data": "mnist1d", "net": "cnn", "optimizer": "adam", "epochs": 4},
@@ -40,6 +48,34 @@ TASKS = {
     "digits_sgd": {"data": "digits", "net": "mlp", "optimizer": "sgd", "epochs": 8},
 }
 RANGE = dict(min_lr=1e-7, max_lr=10.0, num_steps=100)
+RULES = ("steepest", "valley", "minimum/10", "minimum", "steepest-end", "steepest-wide", "midpoint")
+
+
+def rule_picks(lrs, losses) -> dict[str, float]:
+    """The pick of every rule of :data:`RULES` on one recorded curve (see the module docstring).
+
+    Example:
+        >>> lrs = np.logspace(-4, 1, 60)
+        >>> picks = rule_picks(lrs, 2.0 - np.tanh(2 * (np.log10(lrs) + 2)) + np.where(lrs > 1, 10 * (lrs - 1), 0))
+        >>> picks["steepest"] < picks["steepest-end"] < picks["minimum"]
+        True
+    """
+    from lr_plugins.finder.suggest import STEEP_LEVEL, slope, smooth, suggest
+
+    lrs, losses = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
+    picks = dict(suggest(lrs, losses).suggestions)
+    s = smooth(losses)
+    end = int(np.argmin(s))
+    picks["minimum"] = float(lrs[end])
+    d = slope(lrs, s)[: end + 1]
+    j = int(np.argmin(d))
+    while j + 1 <= end and -d[j + 1] >= STEEP_LEVEL * max(float(-d.min()), 0.0):
+        j += 1
+    picks["steepest-end"] = float(lrs[j])
+    wide = smooth(losses, sigma=max(1.5, len(lrs) / 20.0))
+    picks["steepest-wide"] = float(lrs[int(np.argmin(slope(lrs, wide)[: int(np.argmin(wide)) + 1]))])
+    picks["midpoint"] = float(np.sqrt(picks["steepest"] * picks["minimum"]))
+    return picks
 
 
 def _quiet() -> None:
@@ -78,14 +114,14 @@ def _trainer(root: str, **kwargs):
     return L.Trainer(**opts)
 
 
-def ours(task: str, seed: int) -> tuple[float, float, int]:
-    """lr-plugins' pick, wall seconds (Trainer construction included) and recorded steps."""
+def ours(task: str, seed: int):
+    """lr-plugins' result (the default pick in ``.suggestion``) and wall seconds (Trainer construction included)."""
     from lr_plugins import find_lr
 
     model, dm = _setup(task, seed)
     start = time.perf_counter()
     result = find_lr(model, datamodule=dm, **RANGE)
-    return result.suggestion, time.perf_counter() - start, len(result.lrs)
+    return result, time.perf_counter() - start
 
 
 def lightning(task: str, seed: int, root: str) -> tuple[float, float, int]:
@@ -105,10 +141,20 @@ def lightning(task: str, seed: int, root: str) -> tuple[float, float, int]:
     return (float("nan") if pick is None else float(pick)), seconds, steps
 
 
+_TRAINED: dict[tuple[str, float, int], float] = {}
+
+
 def train(task: str, lr: float, seed: int, root: str) -> float:
-    """Test accuracy after the task's fixed budget with peak LR ``lr`` (NaN for no LR)."""
+    """Test accuracy after the task's fixed budget with peak LR ``lr`` (NaN for no LR); cached per run."""
     if not (isinstance(lr, float) and math.isfinite(lr) and lr > 0):
         return float("nan")
+    key = (task, lr, seed)
+    if key not in _TRAINED:
+        _TRAINED[key] = _train(task, lr, seed, root)
+    return _TRAINED[key]
+
+
+def _train(task: str, lr: float, seed: int, root: str) -> float:
     from lr_plugins import WarmupCosine
 
     model, dm = _setup(task, seed)
@@ -155,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     seeds = range(2 if args.quick else 5)
     grid = 10.0 ** np.arange(-4, 1.01, 1.0 if args.quick else 0.5)
     grid_seeds = range(1 if args.quick else 2)
-    runs, grid_rows, table = [], [], []
+    runs, grid_rows, table, curves = [], [], [], []
     with tempfile.TemporaryDirectory() as root:
         for task in args.tasks:
             t0 = time.perf_counter()
@@ -165,11 +211,17 @@ def main(argv: list[str] | None = None) -> None:
             task_grid = [r for r in grid_rows if r["task"] == task]
             best = max(task_grid, key=lambda r: r["acc"])
             for seed in seeds:
-                our_lr, our_s, our_n = ours(task, seed)
+                result, our_s = ours(task, seed)
+                our_lr, our_n = result.suggestion, len(result.lrs)
+                curves += [{"task": task, "seed": seed, "step": i, "lr": lr, "loss": loss}
+                           for i, (lr, loss) in enumerate(zip(result.lrs, result.losses))]
                 pl_lr, pl_s, pl_n = lightning(task, seed, root)
                 runs.append({"task": task, "seed": seed, "ours_lr": our_lr, "ours_s": our_s, "ours_steps": our_n,
                              "ours_acc": train(task, our_lr, seed, root), "lightning_lr": pl_lr,
                              "lightning_s": pl_s, "lightning_steps": pl_n, "lightning_acc": train(task, pl_lr, seed, root)})
+                for rule, lr in rule_picks(result.lrs, result.losses).items():
+                    runs[-1][f"{rule}_lr"] = lr
+                    runs[-1][f"{rule}_acc"] = train(task, lr, seed, root)
                 print({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in runs[-1].items()}, flush=True)
             rs = [r for r in runs if r["task"] == task]
             row = {
@@ -187,12 +239,16 @@ def main(argv: list[str] | None = None) -> None:
                 "lightning_s": _mean([r["lightning_s"] for r in rs]),
                 "lightning_steps": _mean([r["lightning_steps"] for r in rs]),
                 "lightning_failed": sum(not math.isfinite(r["lightning_lr"]) for r in rs),
+                "rules": {rule: {"lr_median": float(np.median([r[f"{rule}_lr"] for r in rs])),
+                                 "spread": _decades([r[f"{rule}_lr"] for r in rs]),
+                                 "acc": _mean([r[f"{rule}_acc"] for r in rs])} for rule in RULES},
             }
             table.append(row)
             print(f"{task}: done in {time.perf_counter() - t0:.0f} s", flush=True)
     out = Path(args.out)
     _write(out / "runs.csv", _csv(runs))
     _write(out / "grid.csv", _csv(grid_rows))
+    _write(out / "curves.csv", _csv(curves))
     md = _markdown(table, grid_rows, len(seeds), args.quick)
     _write(out / "summary.md", md)
     print(md)
@@ -225,6 +281,18 @@ def _markdown(table: list[dict], grid_rows: list[dict], n_seeds: int, quick: boo
               "|---|" + "---|" * sum(r["task"] == table[0]["task"] for r in grid_rows)]
     for r in table:
         lines.append(f"| {r['task']} | " + " | ".join(f"{100 * g['acc']:.1f}" for g in grid_rows if g["task"] == r["task"]) + " |")
+    lines += ["", "Pick rules on the same curves (median pick, spread in decades, accuracy; gap = accuracy - grid best; "
+              "target: gap >= -1.0 and spread <= 0.3 on every task):", "",
+              "| rule | " + " | ".join(f"{r['task']}: pick | spread | acc | gap" for r in table) + " | target met |",
+              "|---|" + "---|---|---|---|" * len(table) + "---|"]
+    for rule in RULES:
+        cells, met = [], 0
+        for r in table:
+            q = r["rules"][rule]
+            gap = 100 * (q["acc"] - r["grid_best_acc"])
+            met += gap >= -1.0 and q["spread"] <= 0.3
+            cells.append(f"{q['lr_median']:.3g} | {q['spread']:.2f} | {100 * q['acc']:.1f} | {gap:+.1f}")
+        lines.append(f"| {rule} | " + " | ".join(cells) + f" | {met}/{len(table)} |")
     return "\n".join(lines) + "\n"
 
 

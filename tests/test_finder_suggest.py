@@ -118,3 +118,32 @@ def test_divergence_monitor_bias_correction_starts_at_the_first_loss():
     assert not m.update(2.5)
     assert m.history[0] == pytest.approx(2.5)  # not (1 - beta) * 2.5 as with a global-step correction
     assert m.best == pytest.approx(2.5)
+
+
+def test_benchmark_rule_picks_on_a_known_curve():
+    """The extra rules the benchmark compares (benchmarks/lr_finder.py), on ``2 - tanh((x + 2) / 0.5)``.
+
+    Known answers: steepest and the wide-smoothed steepest at ``x = -2``; the 30%-steepness end where
+    ``sech^2(u) = 0.3``, ``u = arccosh(sqrt(1 / 0.3))``, i.e. ``x = -2 + 0.5 u``; the minimum where
+    the blow-up starts, ``x = -0.5`` (within the smoother's reach); the midpoint half-way in log10(lr).
+    """
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from benchmarks.lr_finder import RULES, rule_picks
+
+    picks = rule_picks(LRS, sigmoid_curve(-2.0, blowup=-0.5))
+    assert set(picks) == set(RULES)
+    x = {k: float(np.log10(v)) for k, v in picks.items()}
+    step = X[1] - X[0]
+    assert x["steepest"] == pytest.approx(-2.0, abs=0.05)
+    assert x["steepest-wide"] == pytest.approx(-2.0, abs=step)
+    assert x["steepest-end"] == pytest.approx(-2.0 + 0.5 * np.arccosh(np.sqrt(1 / 0.3)), abs=step)
+    # The blow-up leaks into the smoothed curve within the Gaussian's 3 sigma (2 points each): the
+    # smoothed minimum sits at most 6 points left of the raw one, never right of it.
+    assert -0.5 - 6 * step - 1e-9 <= x["minimum"] <= -0.5 + step
+    assert x["minimum/10"] == pytest.approx(x["minimum"] - 1.0)
+    assert x["midpoint"] == pytest.approx((x["steepest"] + x["minimum"]) / 2)
