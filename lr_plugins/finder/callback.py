@@ -11,10 +11,11 @@ import lightning.pytorch as pl
 import numpy as np
 from lightning.pytorch.callbacks import Callback
 
+from lr_plugins._atomic import write_atomic
 from lr_plugins._validation import check_bool, check_choice, check_int, check_real
 from lr_plugins.finder.apply import apply_lr
 from lr_plugins.finder.range_test import ramp, run_range_test
-from lr_plugins.finder.result import LRFinderResult, write_atomic
+from lr_plugins.finder.result import LRFinderResult
 from lr_plugins.finder.state import TrainingState, loader_generators
 from lr_plugins.finder.suggest import RULES, suggest
 
