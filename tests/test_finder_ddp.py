@@ -7,7 +7,7 @@ import json
 import lightning.pytorch as L
 import numpy as np
 import pytest
-from conftest import TinyModule, make_loader
+from conftest import CleanDistributedExit, TinyModule, make_loader
 
 from lr_plugins import SGDR, LRFinder
 
@@ -48,7 +48,7 @@ def test_ddp_spawn_all_ranks_agree(tmp_path):
     trainer = L.Trainer(
         accelerator="cpu", devices=2, strategy="ddp_spawn", max_epochs=1, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
-        callbacks=[finder, schedule, Report(tmp_path, finder, schedule)],
+        callbacks=[finder, schedule, Report(tmp_path, finder, schedule), CleanDistributedExit()],
     )
     trainer.fit(RankLosses(), make_loader(n=64, batch_size=4))
     r0, r1 = (json.loads((tmp_path / f"rank{i}.json").read_text()) for i in (0, 1))
