@@ -147,3 +147,28 @@ def test_benchmark_rule_picks_on_a_known_curve():
     assert -0.5 - 6 * step - 1e-9 <= x["minimum"] <= -0.5 + step
     assert x["minimum/10"] == pytest.approx(x["minimum"] - 1.0)
     assert x["midpoint"] == pytest.approx((x["steepest"] + x["minimum"]) / 2)
+
+
+def test_peak_is_three_times_steepest_when_the_minimum_is_far():
+    """``2 - tanh((x + 3) / 0.5)`` with the blow-up at x = -1: the steepest point is x = -3, the minimum
+    ~2 decades right of it, so ``peak`` = 3 x steepest exactly (log10 3 = 0.477 decades right)."""
+    s = suggest(LRS, sigmoid_curve(-3.0, blowup=-1.0))
+    assert s.suggestions["peak"] == pytest.approx(3.0 * s.suggestions["steepest"], rel=1e-12)
+    assert np.log10(s.suggestions["peak"]) == pytest.approx(-3.0 + np.log10(3.0), abs=0.1)
+    assert s.suggestions["peak"] < LRS[s.index["minimum"]]
+
+
+def test_peak_is_capped_at_the_loss_minimum():
+    """A blow-up 0.2 decades right of the steepest point: 3 x steepest would be past the minimum (where
+    the test's loss stopped falling), so ``peak`` is the LR at the smoothed minimum itself."""
+    y = sigmoid_curve(-2.0, blowup=-1.8)
+    s = suggest(LRS, y)
+    lr_min = LRS[s.index["minimum"]]
+    assert 3.0 * s.suggestions["steepest"] > lr_min
+    assert s.suggestions["peak"] == lr_min
+    assert s.suggestions["peak"] == pytest.approx(s.suggestions["minimum/10"] * 10, rel=1e-12)
+
+
+def test_peak_on_a_curve_that_never_descends_is_the_first_lr():
+    s = suggest(LRS, 1.0 + X - X[0])
+    assert s.suggestions["peak"] == LRS[0] == s.suggestions["steepest"]

@@ -239,11 +239,13 @@ def test_warmup_longer_than_training_is_refused_at_fit_start(tmp_path):
 
 
 # ---------------------------------------------------------------------- contracts with the finder and snapshots
-def test_lr_finder_exit_prints_the_pick_and_trains_nothing(tmp_path, capsys):
+@pytest.mark.parametrize("rule", ["steepest", "peak"])
+def test_lr_finder_exit_prints_the_pick_and_trains_nothing(tmp_path, capsys, rule):
     pytest.importorskip("lr_plugins.finder")
     from lr_plugins.train import train
 
-    cfg = _compose(["lr_finder=steepest", "lr_finder.exit=true", "data=digits", "model=mlp", *FAST])
+    cfg = _compose([f"lr_finder={rule}", "lr_finder.exit=true", "data=digits", "model=mlp", *FAST])
+    assert cfg.lr_finder.suggestion == rule
     out = train(cfg, tmp_path)
     printed = capsys.readouterr().out
     assert f"schedule.max_lr={out['suggestion']:.4g}" in printed

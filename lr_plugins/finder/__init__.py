@@ -3,7 +3,7 @@
 * :class:`LRFinder`: the callback (test at fit start, exact restore, pick applied);
 * :func:`find_lr`: the same test in a throw-away Trainer, returning the result;
 * :class:`LRFinderResult`: the curve, the picks and diagnostics;
-* :mod:`~lr_plugins.finder.suggest`: the pure-numpy rules (steepest, valley, minimum/10);
+* :mod:`~lr_plugins.finder.suggest`: the pure-numpy rules (steepest, valley, minimum/10, peak);
 * :mod:`~lr_plugins.finder.range_test`: the loop; :mod:`~lr_plugins.finder.state`: snapshot and
   restore; :mod:`~lr_plugins.finder.apply`: where the pick goes; :mod:`~lr_plugins.finder.plot`.
 

@@ -35,7 +35,9 @@ class LRFinder(Callback):
     without the test. The pick (``suggestion``) is made on a zero-phase smoothing of the curve:
 
     * ``steepest`` (default): the most negative ``d loss / d log10(lr)`` before the loss minimum;
-    * ``valley``: fastai's rule; ``minimum/10``: the LR at the minimum divided by 10.
+    * ``valley``: fastai's rule; ``minimum/10``: the LR at the minimum divided by 10;
+    * ``peak``: ``min(3 * steepest, LR at the minimum)``, a peak for annealed schedules (see
+      :func:`~lr_plugins.finder.suggest.peak`).
 
     With ``apply=True`` the pick becomes the ``max_lr`` of the Trainer's schedule callback
     (CyclicLR: also ``min_lr = max_lr / 4``), or the first optimizer's LR (keeping param-group
@@ -48,7 +50,8 @@ class LRFinder(Callback):
         num_steps: Optimizer steps of the ramp (>= 5).
         mode: ``"exponential"`` or ``"linear"``.
         diverge_threshold: Stop when the smoothed loss exceeds this multiple of its best (> 1).
-        suggestion: The rule behind ``result.suggestion``: ``"steepest"``, ``"valley"`` or ``"minimum/10"``.
+        suggestion: The rule behind ``result.suggestion``: ``"steepest"``, ``"valley"``, ``"minimum/10"``
+            or ``"peak"``.
         apply: Apply the pick to the schedule / optimizer; ``False`` only reports it.
         output_dir: Where to write ``lr_finder.png`` and ``lr_finder.csv``. ``None``: ``<log_dir>/lr_finder``
             when the Trainer has a logger, else nothing is written. The figure and the curve also go to a

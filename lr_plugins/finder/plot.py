@@ -6,7 +6,8 @@ from typing import Any
 
 __all__ = ["plot_result", "figure_png"]
 
-_MARKERS = {"steepest": ("o", "tab:red"), "valley": ("s", "tab:green"), "minimum/10": ("^", "tab:purple")}
+_MARKERS = {"steepest": ("o", "tab:red"), "valley": ("s", "tab:green"), "minimum/10": ("^", "tab:purple"),
+            "peak": ("D", "tab:orange")}
 
 
 def plot_result(result: Any, ax: Any = None) -> Any:
