@@ -29,6 +29,7 @@ _WHERE = {
     "SnapshotEnsemble": "lr_plugins.snapshot",
     "LRFinder": "lr_plugins.finder",
     "find_lr": "lr_plugins.finder",
+    "CleanDistributedExit": "lr_plugins.distributed",
 }
 
 __all__ = [*_WHERE, "__version__"]

@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from lr_plugins.distributed import CleanDistributedExit, is_spawn_strategy
+
 os.environ.setdefault("PYTHONHASHSEED", "0")
 
 
@@ -66,22 +68,6 @@ class LRRecorder(L.Callback):
         self.momenta.append(g["betas"][0] if "betas" in g else g.get("momentum", 0.0))
 
 
-class CleanDistributedExit(L.Callback):
-    """Closes the process group at the end of a ``ddp_spawn`` fit, in every worker.
-
-    Spawned workers otherwise leave gloo's threads running into interpreter shutdown, which
-    once aborted a worker (``terminate called without an active exception``) after a fit that
-    had finished; a barrier first, so no rank closes while another still talks.
-    """
-
-    def teardown(self, trainer, pl_module, stage):
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():
-            trainer.strategy.barrier("clean-exit")
-            dist.destroy_process_group()
-
-
 def make_trainer(tmp_path, callbacks, **kwargs) -> L.Trainer:
     defaults = dict(
         default_root_dir=tmp_path,
@@ -95,7 +81,7 @@ def make_trainer(tmp_path, callbacks, **kwargs) -> L.Trainer:
         limit_val_batches=0,
     )
     defaults.update(kwargs)
-    if defaults.get("strategy") == "ddp_spawn":
+    if is_spawn_strategy(defaults.get("strategy")):
         callbacks = [*callbacks, CleanDistributedExit()]
     return L.Trainer(callbacks=callbacks, **defaults)
 

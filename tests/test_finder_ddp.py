@@ -7,9 +7,10 @@ import json
 import lightning.pytorch as L
 import numpy as np
 import pytest
-from conftest import CleanDistributedExit, TinyModule, make_loader
+from conftest import TinyModule, make_loader
 
 from lr_plugins import SGDR, LRFinder
+from lr_plugins.distributed import CleanDistributedExit
 
 
 class RankLosses(TinyModule):
