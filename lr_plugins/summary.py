@@ -5,7 +5,8 @@ the multirun, :class:`SweepSummary` (a Hydra callback listed in ``conf/lr_train.
 them and writes into the sweep folder:
 
 * ``summary.csv`` and ``summary.md``: one row per job, ``overrides`` (those that differ between
-  jobs) then every ``val/*`` and ``test/*`` metric (ensemble metrics of a snapshot run included);
+  jobs) then every ``val/*`` and ``test/*`` metric (ensemble metrics of a snapshot run included),
+  or, for ``lr_finder.exit=true`` jobs, every ``lr_finder/*`` pick;
 * ``summary.png``: every job's LR curve and validation accuracy, overlaid;
 
 and prints the table. :func:`summarize` does the same for any folder, without Hydra.
@@ -54,13 +55,15 @@ def _rows(results: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]
 
 
 def markdown_table(columns: list[str], rows: list[dict[str, Any]]) -> str:
-    """A GitHub markdown table; floats with 4 decimals, missing values empty."""
+    """A GitHub markdown table; floats with 4 decimals (LR picks: 4 significant digits), missing values empty."""
 
-    def fmt(v: Any) -> str:
-        return "" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
+    from lr_plugins.train import _fmt_metric
+
+    def fmt(column: str, v: Any) -> str:
+        return "" if v is None else _fmt_metric(column, v) if isinstance(v, float) else str(v)
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    lines += ["| " + " | ".join(fmt(r.get(c)) for c in columns) + " |" for r in rows]
+    lines += ["| " + " | ".join(fmt(c, r.get(c)) for c in columns) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -81,7 +84,8 @@ def _plot(results: list[dict[str, Any]], path: Path) -> None:
     ax_acc.set(xlabel="epoch", ylabel="val/acc", title="validation accuracy")
     for ax in (ax_lr, ax_acc):
         ax.grid(alpha=0.3)
-    ax_acc.legend(fontsize=7, loc="lower right")
+    if ax_acc.get_legend_handles_labels()[0]:  # jobs that trained nothing (lr_finder.exit=true) draw no curve
+        ax_acc.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)

@@ -151,6 +151,11 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str
     if cfg.get("lr_finder") is not None:
         finder_cfg = OmegaConf.to_container(cfg.lr_finder, resolve=True)
         finder_exit = bool(finder_cfg.pop("exit", False))
+        if finder_exit and cfg.get("optimized_metric"):
+            raise ConfigError(
+                f"lr_finder.exit=true trains nothing, so there is no {cfg.optimized_metric!r} for the "
+                "hparams_search sweeper to optimise: drop lr_finder.exit=true or hparams_search."
+            )
         if not finder_exit:
             callbacks.append(_build(OmegaConf.create(finder_cfg), "lr_finder"))
 
@@ -170,13 +175,20 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str
         result = find_lr(model, datamodule=dm, trainer_kwargs=trainer_kwargs, **kwargs)
         print(f"LR finder suggestion: {result.suggestion:.4g}")
         print(f"Train with it:  lr-train schedule.max_lr={result.suggestion:.4g}")
-        return {"metrics": {}, "run_dir": str(run_dir), "suggestion": result.suggestion}
+        # The picks as metrics: a sweep (-m ... lr_finder.exit=true) summarises them per job.
+        picks = {"lr_finder/suggestion": result.suggestion, **{f"lr_finder/{k}": v for k, v in result.suggestions.items()}}
+        return {"metrics": {k: float(v) for k, v in picks.items()}, "run_dir": str(run_dir),
+                "suggestion": result.suggestion, "suggestions": dict(result.suggestions),
+                "wall_s": time.perf_counter() - start}
 
     logger = _build(cfg.logger, "logger") if cfg.get("logger") is not None else False
+    from lr_plugins.distributed import CleanDistributedExit, is_spawn_strategy
     from lr_plugins.history import RunHistory
 
     history_path = run_dir / _HISTORY_FILE
     callbacks.append(RunHistory(history_path))
+    if is_spawn_strategy(trainer_kwargs.get("strategy")):
+        callbacks.append(CleanDistributedExit())
     try:
         trainer = L.Trainer(**trainer_kwargs, callbacks=callbacks, logger=logger)
     except (TypeError, ValueError) as e:
@@ -210,13 +222,23 @@ def _overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task)
 
 
+def _fmt_metric(key: str, value: float) -> str:
+    """4 decimals for accuracies and losses; 4 significant digits for LRs (``lr_finder/*``), which span decades.
+
+    Example:
+        >>> _fmt_metric("test/acc", 0.98765), _fmt_metric("lr_finder/steepest", 3.2e-05)
+        ('0.9877', '3.2e-05')
+    """
+    return f"{value:.4g}" if key.startswith("lr_finder/") else f"{value:.4f}"
+
+
 def _print_report(out: dict[str, Any]) -> None:
     metrics = out["metrics"]
     if metrics:
         width = max(len(k) for k in metrics)
         print("\nFinal metrics:")
         for k, v in metrics.items():
-            print(f"  {k:<{width}}  {v:.4f}")
+            print(f"  {k:<{width}}  {_fmt_metric(k, v)}")
     print(f"Run folder: {out['run_dir']}")
     if out.get("log_dir"):
         print(f"TensorBoard: tensorboard --logdir {out['log_dir']}")
@@ -234,10 +256,10 @@ def main(cfg: DictConfig) -> float | None:
         print(f"lr-train: invalid config, nothing was trained.\n  {e}", file=sys.stderr)
         _remove_unfinished(run_dir)
         raise SystemExit(2) from None
-    if "suggestion" in out:
-        return None
     _print_report(out)
     write_json(run_dir / RESULT_FILE, {"overrides": _overrides(), **out})  # last: marks the run finished
+    if "suggestion" in out:  # lr_finder.exit=true: nothing was trained, nothing to optimise
+        return None
     key = OmegaConf.select(cfg, "optimized_metric", default=None)
     return out["metrics"].get(key) if key else None
 

@@ -253,6 +253,32 @@ def test_lr_finder_exit_prints_the_pick_and_trains_nothing(tmp_path, capsys, rul
     assert not (tmp_path / "history.json").exists()  # no training
 
 
+def test_lr_finder_exit_with_an_hparams_search_is_refused(tmp_path):
+    from lr_plugins.train import ConfigError, train
+
+    cfg = _compose(["lr_finder=steepest", "lr_finder.exit=true", "+optimized_metric=val/acc", "data=digits", *FAST])
+    with pytest.raises(ConfigError, match="lr_finder.exit=true trains nothing.*'val/acc'"):
+        train(cfg, tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_lr_finder_exit_sweep_writes_the_picks_and_a_summary(tmp_path):
+    """`-m ... lr_finder.exit=true`: every job writes result.json with its picks, the sweep tabulates them."""
+    proc = lr_train(["-m", "lr_finder=steepest", "lr_finder.suggestion=steepest,peak", "lr_finder.exit=true",
+                     "data=digits", "model=mlp",
+                     "hydra.sweep.dir=sweep", *FAST], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = [json.loads((tmp_path / "sweep" / job / "result.json").read_text()) for job in ("0", "1")]
+    for r, rule in zip(results, ("steepest", "peak")):
+        assert f"lr_finder.suggestion={rule}" in r["overrides"]
+        assert r["suggestion"] == r["suggestions"][rule] == r["metrics"]["lr_finder/suggestion"]
+        assert set(r["suggestions"]) == {"steepest", "valley", "minimum/10", "peak"}
+        assert "history" not in r  # nothing was trained
+    summary = (tmp_path / "sweep" / "summary.md").read_text()
+    assert "lr_finder/suggestion" in summary and "lr_finder.suggestion=peak" in summary
+    assert f"{results[1]['suggestion']:.4g}" in summary  # LRs with 4 significant digits, not 4 decimals
+
+
 def test_lr_finder_and_snapshot_callbacks_in_one_run(tmp_path, capsys):
     pytest.importorskip("lr_plugins.finder")
     from lr_plugins.train import train
