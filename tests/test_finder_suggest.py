@@ -158,17 +158,29 @@ def test_peak_is_three_times_steepest_when_the_minimum_is_far():
     assert s.suggestions["peak"] < LRS[s.index["minimum"]]
 
 
-def test_peak_is_capped_at_the_loss_minimum():
-    """A blow-up 0.2 decades right of the steepest point: 3 x steepest would be past the minimum (where
-    the test's loss stopped falling), so ``peak`` is the LR at the smoothed minimum itself."""
-    y = sigmoid_curve(-2.0, blowup=-1.8)
+def test_peak_is_capped_at_one_and_a_half_times_the_loss_minimum():
+    """The blow-up starts where the descent is steepest, so the smoothed minimum is only ~0.3 decades right
+    of the steepest point: 3 x steepest (0.48 decades) would be more than 1.5x past the minimum (where the
+    test's loss stopped falling), so ``peak`` is 1.5x the LR at the smoothed minimum."""
+    y = sigmoid_curve(-2.0, blowup=-2.0)
     s = suggest(LRS, y)
     lr_min = LRS[s.index["minimum"]]
-    assert 3.0 * s.suggestions["steepest"] > lr_min
-    assert s.suggestions["peak"] == lr_min
-    assert s.suggestions["peak"] == pytest.approx(s.suggestions["minimum/10"] * 10, rel=1e-12)
+    assert 3.0 * s.suggestions["steepest"] > 1.5 * lr_min
+    assert s.suggestions["peak"] == pytest.approx(1.5 * lr_min, rel=1e-12)
+    assert s.suggestions["peak"] == pytest.approx(15 * s.suggestions["minimum/10"], rel=1e-12)
 
 
 def test_peak_on_a_curve_that_never_descends_is_the_first_lr():
     s = suggest(LRS, 1.0 + X - X[0])
     assert s.suggestions["peak"] == LRS[0] == s.suggestions["steepest"]
+
+
+def test_peak_never_exceeds_the_last_lr_tested():
+    """Still falling at the end of the range (the minimum is the last point): 1.5x the minimum would be
+    an LR the test never tried, so ``peak`` stops at ``lrs[-1]``."""
+    y = sigmoid_curve(0.7, blowup=None)  # steepest at 10**0.7 = 5, minimum at the last point, 10
+    s = suggest(LRS, y)
+    assert s.index["minimum"] == len(LRS) - 1
+    assert 3.0 * s.suggestions["steepest"] > LRS[-1]
+    assert s.suggestions["peak"] == LRS[-1]
+    assert any("right edge" in w for w in s.warnings)

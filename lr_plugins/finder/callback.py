@@ -36,7 +36,7 @@ class LRFinder(Callback):
 
     * ``steepest`` (default): the most negative ``d loss / d log10(lr)`` before the loss minimum;
     * ``valley``: fastai's rule; ``minimum/10``: the LR at the minimum divided by 10;
-    * ``peak``: ``min(3 * steepest, LR at the minimum)``, a peak for annealed schedules (see
+    * ``peak``: ``min(3 * steepest, 1.5 * LR at the minimum)``, a peak for annealed schedules (see
       :func:`~lr_plugins.finder.suggest.peak`).
 
     With ``apply=True`` the pick becomes the ``max_lr`` of the Trainer's schedule callback
