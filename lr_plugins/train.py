@@ -122,9 +122,16 @@ def _metrics(source: Any, prefixes: tuple[str, ...] = ("val/", "test/")) -> dict
 
 
 def _remove_unfinished(run_dir: Path) -> None:
-    """Delete a run folder that holds nothing but what Hydra and a failed start wrote."""
-    if run_dir.is_dir() and not (run_dir / RESULT_FILE).exists() and run_dir.resolve() != Path.cwd().resolve():
+    """Delete a run folder that holds nothing but what Hydra and a failed start wrote, and the
+    date folders above it (``outputs/<date>/``, ``outputs/``) that it leaves empty."""
+    cwd = Path.cwd().resolve()
+    run_dir = run_dir.resolve()
+    if run_dir.is_dir() and not (run_dir / RESULT_FILE).exists() and run_dir != cwd:
         shutil.rmtree(run_dir, ignore_errors=True)
+        for parent in list(run_dir.parents)[:2]:
+            if parent == cwd or cwd not in parent.parents or any(parent.iterdir()):
+                break
+            parent.rmdir()
 
 
 # ---------------------------------------------------------------------- the app

@@ -229,6 +229,7 @@ def test_bad_override_fails_before_training(tmp_path, override, expected):
     assert "Epoch 0" not in proc.stdout + proc.stderr
     assert not list(tmp_path.glob("outputs/**/result.json"))
     assert not run_folders(tmp_path), "a run folder was left behind"
+    assert not (tmp_path / "outputs").exists(), "empty date folders were left behind"
 
 
 def test_warmup_longer_than_training_is_refused_at_fit_start(tmp_path):
