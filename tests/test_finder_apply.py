@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import LRRecorder, TinyModule, make_loader, make_trainer
 
-from lr_plugins import SGDR, CyclicLR, LRFinder, WarmupCosine, find_lr
+from lr_plugins import SGDR, CyclicLR, LRFinder, OneCycle, WarmupCosine, find_lr
 
 RANGE = dict(min_lr=1e-4, max_lr=1.0, num_steps=20)
 
@@ -235,3 +235,23 @@ def test_repr_and_hydra_config():
     finder = LRFinder(**cfg)
     assert finder.suggestion == "steepest" and "LRFinder(" in repr(finder)
     L.seed_everything(0, verbose=False)
+
+
+@pytest.mark.parametrize(
+    "make, kept",
+    [
+        (lambda: WarmupCosine(max_lr=1.0, min_lr=0.5), {"max_lr": 1.0, "min_lr": 0.5}),
+        (lambda: CyclicLR(max_lr=1.0, min_lr=0.2, step_size=1, warmup_start_lr=0.5), {"max_lr": 1.0, "min_lr": 0.2}),
+        (lambda: OneCycle(max_lr=1.0, min_lr=0.02, three_phase=True), {"max_lr": 1.0, "min_lr": 0.02}),
+    ],
+)
+def test_a_pick_below_a_schedule_floor_changes_nothing(make, kept):
+    """The schedule's own check_peak decides; a refused pick leaves every field as configured."""
+    from types import SimpleNamespace
+
+    from lr_plugins.finder.apply import apply_lr
+
+    schedule = make()
+    with pytest.warns(UserWarning, match="max_lr was left unchanged"):
+        assert apply_lr(SimpleNamespace(callbacks=[schedule]), 0.3) == "nothing"
+    assert {k: getattr(schedule, k) for k in kept} == kept

@@ -24,7 +24,7 @@ _GROUP_KEYS = ("lr", "initial_lr", "max_lr", "min_lr")
 
 
 def _peaks(optimizer: Any, schedulers: list[Any]) -> list[float]:
-    peaks = [float(g["lr"]) for g in optimizer.param_groups]
+    """Each group's peak: that of the first torch scheduler that knows it, else the group's lr."""
     for s in schedulers:
         if hasattr(s, "max_lrs"):  # torch CyclicLR
             return [float(v) for v in s.max_lrs]
@@ -32,7 +32,7 @@ def _peaks(optimizer: Any, schedulers: list[Any]) -> list[float]:
             return [float(g["max_lr"]) for g in optimizer.param_groups]
         if hasattr(s, "base_lrs"):
             return [float(v) for v in s.base_lrs]
-    return peaks
+    return [float(g["lr"]) for g in optimizer.param_groups]
 
 
 def apply_lr(trainer: Any, lr: float) -> str:
@@ -46,21 +46,23 @@ def apply_lr(trainer: Any, lr: float) -> str:
     if schedules:
         changed = []
         for s in schedules:
-            floor = lr / 4 if isinstance(s, CyclicLR) else s.min_lr
-            if isinstance(s, CyclicLR):
-                s.min_lr = floor
-            too_high = [n for n in ("min_lr", "warmup_start_lr") if getattr(s, n) > lr]
-            if too_high:
+            cyclic = isinstance(s, CyclicLR)
+            old_floor = s.min_lr
+            if cyclic:
+                s.min_lr = lr / 4
+            try:
+                s.check_peak(lr)  # the schedule's own check: floors under the peak, OneCycle's third phase
+            except ValueError as e:
+                s.min_lr = old_floor
                 warnings.warn(
-                    f"LRFinder: the pick lr={lr:.3g} is below {type(s).__name__}'s "
-                    + ", ".join(f"{n}={getattr(s, n)!r}" for n in too_high)
-                    + "; max_lr was left unchanged. Lower those floors or widen the finder's range.",
+                    f"LRFinder: the pick lr={lr:.3g} does not fit {type(s).__name__}: {e} max_lr was left "
+                    "unchanged. Lower that floor or widen the finder's range.",
                     UserWarning,
                     stacklevel=3,
                 )
                 continue
             s.max_lr = lr
-            changed.append(f"{type(s).__name__}.max_lr={lr:.3g}" + (f", min_lr={floor:.3g}" if isinstance(s, CyclicLR) else ""))
+            changed.append(f"{type(s).__name__}.max_lr={lr:.3g}" + (f", min_lr={s.min_lr:.3g}" if cyclic else ""))
         return "; ".join(changed) or "nothing"
     optimizer = trainer.optimizers[0]
     schedulers = [c.scheduler for c in trainer.lr_scheduler_configs if c.scheduler.optimizer is optimizer]
