@@ -127,13 +127,9 @@ def summarize(rows: list[dict], checks: list[dict], epochs: int, cores: int) -> 
         "| max abs diff vs SGDR.preview |",
         "|---|---|---|---|---|---|",
     ]
-    seen = set()
-    for c in checks:
-        key = (c["config"], c["rank"], c["identical_to_1_process"], c["steps"])
-        if key in seen:
-            continue
-        seen.add(key)
-        same = [d for d in checks if (d["config"], d["rank"]) == (c["config"], c["rank"])]
+    for config, rank in dict.fromkeys((c["config"], c["rank"]) for c in checks):  # one row per rank
+        same = [d for d in checks if (d["config"], d["rank"]) == (config, rank)]
+        c = same[0]
         lines.append(
             f"| {c['config']} | {c['rank']} | {c['steps']} | "
             f"{'yes' if all(d['identical_to_1_process'] for d in same) else 'no'} ({len(same)} traces) | "

@@ -37,18 +37,15 @@ the two in log10(lr)).
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import logging
 import math
-import os
 import statistics
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks._common import make_trainer, quiet, write_csv, write_text
 
 __all__ = ["RULES", "TASKS", "main", "rule_picks"]
 
@@ -101,16 +98,6 @@ def rule_picks(lrs, losses) -> dict[str, float]:
     return picks
 
 
-def _quiet() -> None:
-    warnings.filterwarnings("ignore")
-    import lightning.pytorch  # noqa: F401
-    import torch
-
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    torch.set_num_threads(1)
-
-
 def _setup(task: str, seed: int):
     import torch
 
@@ -133,15 +120,6 @@ def _setup(task: str, seed: int):
     return Classifier(net, optimizer=spec["optimizer"], lr=0.1 if sgd else 1e-3, weight_decay=weight_decay), dm
 
 
-def _trainer(root: str, **kwargs):
-    import lightning.pytorch as L
-
-    opts = dict(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=root)
-    opts.update(kwargs)
-    return L.Trainer(**opts)
-
-
 def ours(task: str, seed: int):
     """lr-plugins' result (the default pick in ``.suggestion``) and wall seconds (Trainer construction included)."""
     from lr_plugins import find_lr
@@ -160,7 +138,7 @@ def lightning(task: str, seed: int, root: str) -> tuple[float, float, int]:
     start = time.perf_counter()
     # Enough epochs for num_steps: Tuner.lr_find sets max_steps but keeps max_epochs, and one epoch of
     # digits is only 19 batches.
-    trainer = _trainer(root, max_epochs=1000, limit_val_batches=0)
+    trainer = make_trainer(1000, [], root, limit_val_batches=0)
     lr_finder = Tuner(trainer).lr_find(model, datamodule=dm, min_lr=RANGE["min_lr"], max_lr=RANGE["max_lr"],
                                        num_training=RANGE["num_steps"], update_attr=False)
     seconds = time.perf_counter() - start
@@ -186,27 +164,10 @@ def _train(task: str, lr: float, seed: int, root: str) -> float:
     from lr_plugins import WarmupCosine
 
     model, dm = _setup(task, seed)
-    trainer = _trainer(root, max_epochs=TASKS[task]["epochs"], limit_val_batches=0,
-                       callbacks=[WarmupCosine(max_lr=lr, warmup=0.5)])
+    trainer = make_trainer(TASKS[task]["epochs"], [WarmupCosine(max_lr=lr, warmup=0.5)], root, limit_val_batches=0)
     trainer.fit(model, datamodule=dm)
     out = trainer.test(model, datamodule=dm, verbose=False)
     return float(out[0]["test/acc"])
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def _csv(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    return buf.getvalue()
 
 
 def _decades(picks: list[float]) -> float:
@@ -225,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="results/lr_finder")
     parser.add_argument("--tasks", nargs="*", default=list(TASKS))
     args = parser.parse_args(argv)
-    _quiet()
+    quiet()
     seeds = range(2 if args.quick else 5)
     grid = 10.0 ** np.arange(-4, 1.01, 1.0 if args.quick else 0.5)
     grid_seeds = seeds  # paired: the grid trains the same seeds as the picks
@@ -274,14 +235,14 @@ def main(argv: list[str] | None = None) -> None:
             table.append(row)
             print(f"{task}: done in {time.perf_counter() - t0:.0f} s", flush=True)
     out = Path(args.out)
-    _write(out / "runs.csv", _csv(runs))
-    _write(out / "grid.csv", _csv(grid_rows))
-    _write(out / "curves.csv", _csv(curves))
+    write_csv(out / "runs.csv", runs)
+    write_csv(out / "grid.csv", grid_rows)
+    write_csv(out / "curves.csv", curves)
     md = _markdown(table, grid_rows, len(seeds), args.quick)
-    _write(out / "summary.md", md)
+    write_text(out / "summary.md", md)
     print(md)
     if not args.quick:
-        _write(Path("docs") / "lr_finder.md", "<!-- written by `python -m benchmarks.lr_finder`; do not edit -->\n\n" + md)
+        write_text(Path("docs") / "lr_finder.md", "<!-- written by `python -m benchmarks.lr_finder`; do not edit -->\n\n" + md)
 
 
 def _label(task: str) -> str:

@@ -24,28 +24,18 @@ Run::
 from __future__ import annotations
 
 import argparse
-import logging
 import math
 import random
 import statistics
 import tempfile
 import time
 import timeit
-import warnings
+
+from benchmarks._common import quiet
 
 __all__ = ["main", "run_fit", "lr_at_cost"]
 
 MAX_LR, WARMUP = 0.05, 100
-
-
-def _quiet() -> None:
-    warnings.filterwarnings("ignore")
-    import lightning.pytorch  # noqa: F401
-    import torch
-
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    torch.set_num_threads(1)
 
 
 def _module_class():
@@ -144,7 +134,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.quick:
         args.steps, args.rounds = 300, 2
-    _quiet()
+    quiet()
     variants = ["none", "ours", "torch"]
     times: dict[str, list[float]] = {v: [] for v in variants}
     rng = random.Random(0)

@@ -20,17 +20,12 @@ mode also copies the table and plot to ``docs/snapshot_ensemble.{md,png}``.
 
 from __future__ import annotations
 
-import argparse
-import csv
-import logging
-import shutil
 import statistics
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
-import torch
+from benchmarks._common import base_parser, finish, make_trainer, quiet
 
 __all__ = ["run_one", "main"]
 
@@ -62,11 +57,7 @@ def run_one(model: str, cycles: int, seed: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         snap = SnapshotEnsemble(dirpath=tmp, verbose=False)
         callbacks = [SGDR(cycle_length=epochs / cycles), snap] if cycles else [WarmupCosine(warmup=1)]
-        trainer = L.Trainer(
-            max_epochs=epochs, callbacks=callbacks, accelerator="cpu", devices=1, logger=False,
-            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-            default_root_dir=tmp,
-        )
+        trainer = make_trainer(epochs, callbacks, tmp, num_sanity_val_steps=2)  # Lightning's default sanity check
         t0 = time.perf_counter()
         trainer.fit(module, dm)
         seconds = time.perf_counter() - t0
@@ -148,21 +139,10 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="M = 3 and 6, one seed (about a minute)")
-    parser.add_argument("--out", default="results/snapshot_ensemble", help="output folder")
-    parser.add_argument("--no-docs", action="store_true", help="do not copy the full-mode table and plot into docs/")
-    args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore")
-    import lightning.pytorch  # noqa: F401 - its import sets its loggers to INFO; quieten them after
-
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    logging.getLogger("lightning.fabric").setLevel(logging.ERROR)
-    torch.set_num_threads(1)
+    args = base_parser(__doc__, "results/snapshot_ensemble").parse_args(argv)
+    quiet()
     cycles = [3, 6] if args.quick else [3, 4, 5, 6]
     seeds = [0] if args.quick else [0, 1, 2, 3, 4]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     rows = []
     t0 = time.perf_counter()
     for model in MODELS:
@@ -173,24 +153,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 extra = f" ensemble {r['ensemble_acc']:.3f} last3 {r['last3_acc']:.3f}" if m else ""
                 print(f"[{time.perf_counter() - t0:6.0f}s] {model} seed {seed} "
                       f"{'SGDR M=' + str(m) if m else 'WarmupCosine'}: final {r['single_acc']:.3f}{extra}", flush=True)
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    with open(out / "runs.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
-    table = summarize(rows)
-    (out / "summary.md").write_text(table)
-    plot(rows, out / "snapshot_ensemble.png")
-    print("\n" + table)
-    print(f"wrote {out}/runs.csv, summary.md, snapshot_ensemble.png in {time.perf_counter() - t0:.0f} s")
-    if not args.quick and not args.no_docs:
-        docs = Path("docs")
-        docs.mkdir(exist_ok=True)
-        (docs / "snapshot_ensemble.md").write_text(
-            "<!-- written by `python -m benchmarks.snapshot_ensemble`; do not edit -->\n\n" + table
-        )
-        shutil.copyfile(out / "snapshot_ensemble.png", docs / "snapshot_ensemble.png")
-        print("copied the table and plot to docs/snapshot_ensemble.{md,png}")
+    finish(args, "snapshot_ensemble", summarize(rows), {"runs.csv": rows}, lambda path: plot(rows, path), t0)
     return rows
 
 

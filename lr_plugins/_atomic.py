@@ -6,6 +6,7 @@ A reader never sees a half-written file, and a failure while writing leaves the 
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_open", "write_atomic"]
+__all__ = ["atomic_open", "write_atomic", "write_json"]
 
 
 @contextmanager
@@ -48,3 +49,8 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
     with atomic_open(path, "wb" if isinstance(data, bytes) else "w") as f:
         f.write(data)
     return Path(path)
+
+
+def write_json(path: str | os.PathLike, data: object) -> Path:
+    """Write ``data`` as indented JSON, atomically."""
+    return write_atomic(path, json.dumps(data, indent=1).encode())

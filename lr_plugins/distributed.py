@@ -12,7 +12,7 @@ from typing import Any
 
 import lightning.pytorch as L
 
-__all__ = ["CleanDistributedExit", "is_spawn_strategy"]
+__all__ = ["CleanDistributedExit", "is_spawn_strategy", "with_clean_exit"]
 
 
 class CleanDistributedExit(L.Callback):
@@ -50,3 +50,13 @@ def is_spawn_strategy(strategy: Any) -> bool:
         entry = dict.get(StrategyRegistry, strategy)  # the registered entry; StrategyRegistry.get() would build one
         return bool(entry) and entry["init_params"].get("start_method", "popen") != "popen"
     return isinstance(strategy, DDPStrategy) and getattr(strategy, "_start_method", "popen") != "popen"
+
+
+def with_clean_exit(callbacks: list[Any], strategy: Any) -> list[Any]:
+    """``callbacks`` plus a :class:`CleanDistributedExit` when ``strategy`` spawns its workers.
+
+    Example:
+        >>> [type(c).__name__ for c in with_clean_exit([], "ddp_spawn")], with_clean_exit([], "ddp")
+        (['CleanDistributedExit'], [])
+    """
+    return [*callbacks, CleanDistributedExit()] if is_spawn_strategy(strategy) else list(callbacks)

@@ -15,7 +15,7 @@ from typing import Any
 import lightning.pytorch as L
 
 from lr_plugins.callback import ScheduleCallback, lr_tags
-from lr_plugins.train import write_json
+from lr_plugins._atomic import write_json
 
 __all__ = ["RunHistory"]
 
@@ -34,12 +34,16 @@ class RunHistory(L.Callback):
         self.lrs: list[float] = []
         self.epochs: list[int] = []
         self.val_acc: list[float] = []
-        self._log_momentum = False
-        self._mtags: list[list[str]] = []
+        self._momenta: list[tuple[dict, str, str]] = []  # (param group, tag, "betas" | "momentum")
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._log_momentum = not any(isinstance(c, ScheduleCallback) and c.cycles_momentum for c in trainer.callbacks)
-        self._mtags = lr_tags(trainer.optimizers, "momentum")
+        self._momenta = []
+        if any(isinstance(c, ScheduleCallback) and c.cycles_momentum for c in trainer.callbacks):
+            return  # the schedule logs the momentum it cycles
+        for opt, tags in zip(trainer.optimizers, lr_tags(trainer.optimizers, "momentum")):
+            for group, tag in zip(opt.param_groups, tags):
+                if "betas" in group or group.get("momentum") is not None:
+                    self._momenta.append((group, tag, "betas" if "betas" in group else "momentum"))
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
         step = trainer.global_step
@@ -47,14 +51,9 @@ class RunHistory(L.Callback):
             return
         self.steps.append(step)
         self.lrs.append(float(trainer.optimizers[0].param_groups[0]["lr"]))
-        if not self._log_momentum:
+        if not self._momenta:
             return
-        metrics = {}
-        for opt, tags in zip(trainer.optimizers, self._mtags):
-            for group, tag in zip(opt.param_groups, tags):
-                momentum = group["betas"][0] if "betas" in group else group.get("momentum")
-                if momentum is not None:
-                    metrics[tag] = float(momentum)
+        metrics = {tag: float(g[key][0] if key == "betas" else g[key]) for g, tag, key in self._momenta}
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)
 

@@ -16,7 +16,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import io
 import math
 import sys
 from pathlib import Path
@@ -25,7 +24,8 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from lr_plugins.train import write_atomic
+from lr_plugins._atomic import write_atomic
+from lr_plugins._figures import figure_png, new_figure
 
 __all__ = ["main", "plan", "text_plot", "compose_config"]
 
@@ -137,15 +137,11 @@ def _terminal(p: dict[str, Any], title: str) -> None:
 
 
 def _png(p: dict[str, Any], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     steps = np.arange(p["total_steps"])
     epochs = steps / p["steps_per_epoch"]
     has_m = p["momentum"] is not None
-    fig, axes = plt.subplots(2 if has_m else 1, 1, figsize=(9, 5.5 if has_m else 3.5), sharex=True, squeeze=False)
+    fig = new_figure(figsize=(9, 5.5 if has_m else 3.5))
+    axes = fig.subplots(2 if has_m else 1, 1, sharex=True, squeeze=False)
     axes[0, 0].plot(epochs, p["lr"])
     axes[0, 0].set(ylabel="LR", title=title)
     if has_m:
@@ -155,11 +151,7 @@ def _png(p: dict[str, Any], path: Path, title: str) -> None:
     for ax in axes[:, 0]:
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    write_atomic(path, buf.getvalue())
+    write_atomic(path, figure_png(fig))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,9 +27,10 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
-from lr_plugins.train import write_atomic
+from lr_plugins._atomic import write_atomic
+from lr_plugins._figures import figure_png, new_figure
 
-__all__ = ["SweepSummary", "summarize", "load_results", "markdown_table"]
+__all__ = ["SweepSummary", "summarize", "load_results", "markdown_table", "format_metric"]
 
 
 def load_results(sweep_dir: str | os.PathLike) -> list[dict[str, Any]]:
@@ -48,33 +49,37 @@ def _labels(results: list[dict[str, Any]]) -> list[str]:
     return [" ".join(o for o in r["overrides"] if o not in shared) or r["job"] for r in results]
 
 
-def _rows(results: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+def _rows(results: list[dict[str, Any]], labels: list[str]) -> tuple[list[str], list[dict[str, Any]]]:
     keys = sorted({k for r in results for k in r["metrics"]})
-    rows = [{"job": r["job"], "overrides": label, **r["metrics"]} for r, label in zip(results, _labels(results))]
+    rows = [{"job": r["job"], "overrides": label, **r["metrics"]} for r, label in zip(results, labels)]
     return ["job", "overrides", *keys], rows
+
+
+def format_metric(key: str, value: float) -> str:
+    """4 decimals for accuracies and losses; 4 significant digits for LRs (``lr_finder/*``), which span decades.
+
+    Example:
+        >>> format_metric("test/acc", 0.98765), format_metric("lr_finder/steepest", 3.2e-05)
+        ('0.9877', '3.2e-05')
+    """
+    return f"{value:.4g}" if key.startswith("lr_finder/") else f"{value:.4f}"
 
 
 def markdown_table(columns: list[str], rows: list[dict[str, Any]]) -> str:
     """A GitHub markdown table; floats with 4 decimals (LR picks: 4 significant digits), missing values empty."""
 
-    from lr_plugins.train import _fmt_metric
-
     def fmt(column: str, v: Any) -> str:
-        return "" if v is None else _fmt_metric(column, v) if isinstance(v, float) else str(v)
+        return "" if v is None else format_metric(column, v) if isinstance(v, float) else str(v)
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     lines += ["| " + " | ".join(fmt(c, r.get(c)) for c in columns) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
-def _plot(results: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_lr, ax_acc) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for r, label in zip(results, _labels(results)):
+def _plot(results: list[dict[str, Any]], labels: list[str], path: Path) -> None:
+    fig = new_figure(figsize=(12, 4.5))
+    ax_lr, ax_acc = fig.subplots(1, 2)
+    for r, label in zip(results, labels):
         h = r.get("history") or {}
         if h.get("lr"):
             ax_lr.plot(h["step"], h["lr"], label=label)
@@ -87,10 +92,7 @@ def _plot(results: list[dict[str, Any]], path: Path) -> None:
     if ax_acc.get_legend_handles_labels()[0]:  # jobs that trained nothing (lr_finder.exit=true) draw no curve
         ax_acc.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    write_atomic(path, buf.getvalue())
+    write_atomic(path, figure_png(fig))
 
 
 def summarize(sweep_dir: str | os.PathLike, echo: bool = True) -> list[dict[str, Any]]:
@@ -101,7 +103,8 @@ def summarize(sweep_dir: str | os.PathLike, echo: bool = True) -> list[dict[str,
         if echo:
             print(f"No finished jobs (result.json) under {sweep_dir}; no summary written.")
         return []
-    columns, rows = _rows(results)
+    labels = _labels(results)
+    columns, rows = _rows(results, labels)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -109,7 +112,7 @@ def summarize(sweep_dir: str | os.PathLike, echo: bool = True) -> list[dict[str,
     write_atomic(sweep_dir / "summary.csv", buf.getvalue().encode())
     table = markdown_table(columns, rows)
     write_atomic(sweep_dir / "summary.md", table.encode())
-    _plot(results, sweep_dir / "summary.png")
+    _plot(results, labels, sweep_dir / "summary.png")
     if echo:
         print(f"\nSweep summary ({len(rows)} jobs), {sweep_dir}/summary.csv:\n")
         print(table)

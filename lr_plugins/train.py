@@ -31,9 +31,9 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from lr_plugins._atomic import write_atomic
+from lr_plugins._atomic import write_json
 
-__all__ = ["main", "train", "config_dir", "ConfigError", "RESULT_FILE", "write_json", "write_atomic"]
+__all__ = ["main", "train", "config_dir", "ConfigError", "RESULT_FILE"]
 
 RESULT_FILE = "result.json"
 _HISTORY_FILE = "history.json"
@@ -50,11 +50,6 @@ def config_dir() -> str:
 
 class ConfigError(Exception):
     """A config value that cannot be used; raised before any training step."""
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON atomically."""
-    write_atomic(path, json.dumps(data, indent=1).encode())
 
 
 # ---------------------------------------------------------------------- building from the config
@@ -95,16 +90,10 @@ def _fill_in_features(model_cfg: DictConfig, dm: Any) -> None:
         net.in_features = int(math.prod(dm.input_shape))
 
 
-def _trainer_kwargs(cfg: DictConfig) -> dict[str, Any]:
-    kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
-    assert isinstance(kwargs, dict)
-    return kwargs
-
-
 def _check_trainer_keys(kwargs: dict[str, Any]) -> None:
     import lightning.pytorch as L
 
-    allowed = set(inspect.signature(L.Trainer.__init__).parameters) - {"self", "callbacks", "logger"}
+    allowed = set(_allowed_keys(L.Trainer)) - {"callbacks", "logger"}
     unknown = sorted(set(kwargs) - allowed)
     if unknown:
         raise ConfigError(
@@ -171,7 +160,7 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str
     model_cfg = cfg.model.copy()
     _fill_in_features(model_cfg, dm)
     model = _build(model_cfg, "model")
-    trainer_kwargs = _trainer_kwargs(cfg)
+    trainer_kwargs: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)
     _check_trainer_keys(trainer_kwargs)
     trainer_kwargs.setdefault("default_root_dir", str(run_dir))
 
@@ -189,13 +178,11 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str
                 "wall_s": time.perf_counter() - start}
 
     logger = _build(cfg.logger, "logger") if cfg.get("logger") is not None else False
-    from lr_plugins.distributed import CleanDistributedExit, is_spawn_strategy
+    from lr_plugins.distributed import with_clean_exit
     from lr_plugins.history import RunHistory
 
     history_path = run_dir / _HISTORY_FILE
-    callbacks.append(RunHistory(history_path))
-    if is_spawn_strategy(trainer_kwargs.get("strategy")):
-        callbacks.append(CleanDistributedExit())
+    callbacks = with_clean_exit([*callbacks, RunHistory(history_path)], trainer_kwargs.get("strategy"))
     try:
         trainer = L.Trainer(**trainer_kwargs, callbacks=callbacks, logger=logger)
     except (TypeError, ValueError) as e:
@@ -209,7 +196,6 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str
     metrics = _metrics(trainer.callback_metrics)
     if cfg.get("test", True):
         results = trainer.test(model, datamodule=dm, verbose=False)
-        metrics.update(_metrics(trainer.callback_metrics, ("test/",)))
         for r in results:
             metrics.update(_metrics(r, ("test/",)))
     history = json.loads(history_path.read_text()) if history_path.exists() else {}
@@ -229,23 +215,15 @@ def _overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task)
 
 
-def _fmt_metric(key: str, value: float) -> str:
-    """4 decimals for accuracies and losses; 4 significant digits for LRs (``lr_finder/*``), which span decades.
-
-    Example:
-        >>> _fmt_metric("test/acc", 0.98765), _fmt_metric("lr_finder/steepest", 3.2e-05)
-        ('0.9877', '3.2e-05')
-    """
-    return f"{value:.4g}" if key.startswith("lr_finder/") else f"{value:.4f}"
-
-
 def _print_report(out: dict[str, Any]) -> None:
+    from lr_plugins.summary import format_metric
+
     metrics = out["metrics"]
     if metrics:
         width = max(len(k) for k in metrics)
         print("\nFinal metrics:")
         for k, v in metrics.items():
-            print(f"  {k:<{width}}  {_fmt_metric(k, v)}")
+            print(f"  {k:<{width}}  {format_metric(k, v)}")
     print(f"Run folder: {out['run_dir']}")
     if out.get("log_dir"):
         print(f"TensorBoard: tensorboard --logdir {out['log_dir']}")

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lr_plugins.distributed import CleanDistributedExit, is_spawn_strategy
+from lr_plugins.distributed import with_clean_exit
 
 os.environ.setdefault("PYTHONHASHSEED", "0")
 
@@ -81,9 +81,7 @@ def make_trainer(tmp_path, callbacks, **kwargs) -> L.Trainer:
         limit_val_batches=0,
     )
     defaults.update(kwargs)
-    if is_spawn_strategy(defaults.get("strategy")):
-        callbacks = [*callbacks, CleanDistributedExit()]
-    return L.Trainer(callbacks=callbacks, **defaults)
+    return L.Trainer(callbacks=with_clean_exit(callbacks, defaults.get("strategy")), **defaults)
 
 
 @pytest.fixture

@@ -196,7 +196,8 @@ class LRFinder(Callback):
         tensorboards = [lg for lg in trainer.loggers if type(lg).__name__ == "TensorBoardLogger"]
         if folder is None and not tensorboards:
             return
-        from lr_plugins.finder.plot import figure_png, plot_result
+        from lr_plugins._figures import figure_png
+        from lr_plugins.finder.plot import plot_result
 
         fig = plot_result(result)
         if folder is not None:

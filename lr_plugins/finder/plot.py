@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["plot_result", "figure_png"]
+from lr_plugins._figures import new_figure
+
+__all__ = ["plot_result"]
 
 _MARKERS = {"steepest": ("o", "tab:red"), "valley": ("s", "tab:green"), "minimum/10": ("^", "tab:purple"),
             "peak": ("D", "tab:orange")}
@@ -17,9 +19,7 @@ def plot_result(result: Any, ax: Any = None) -> Any:
         >>> fig = finder.result.plot()  # doctest: +SKIP
     """
     if ax is None:
-        from matplotlib.figure import Figure  # no pyplot: works headless, leaves the backend alone
-
-        fig = Figure(figsize=(6.4, 4.2))
+        fig = new_figure(figsize=(6.4, 4.2))  # no pyplot: works headless, leaves the backend alone
         ax = fig.add_subplot()
     else:
         fig = ax.figure
@@ -47,12 +47,3 @@ def plot_result(result: Any, ax: Any = None) -> Any:
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
-
-
-def figure_png(fig: Any) -> bytes:
-    """The figure as PNG bytes."""
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    return buf.getvalue()

@@ -139,7 +139,7 @@ def run_range_test(
     accumulate = int(trainer.accumulate_grad_batches)
     scaler = getattr(trainer.precision_plugin, "scaler", None)
     monitor = DivergenceMonitor(diverge_threshold, beta)
-    curve = RangeTestCurve()
+    curve = RangeTestCurve(ema=monitor.history)  # the EMA of every recorded step
     batches = _batches(trainer.train_dataloader)
     # The module's self.log would need the fit loop's result collection; the test logs nothing.
     module.log = lambda *args, **kwargs: None
@@ -158,8 +158,10 @@ def run_range_test(
                 if loss is None:
                     continue
                 window.append(loss.detach().float())
-                if torch.isfinite(loss):
-                    strategy.backward(loss / accumulate, optimizer)
+                # No host sync on the loss here: a non-finite loss makes the step's value non-finite
+                # below and the step is not taken; its gradients are discarded by the restore. Every
+                # rank runs backward, so DDP's gradient all-reduce never waits for a rank that skipped.
+                strategy.backward(loss / accumulate, optimizer)
             local = torch.stack(window).mean() if window else torch.tensor(float("nan"))
             value = float(strategy.reduce(local.to(strategy.root_device), reduce_op="mean"))
             curve.steps += 1
@@ -180,7 +182,6 @@ def run_range_test(
             diverged = monitor.update(value)
             curve.lrs.append(float(lr))
             curve.losses.append(value)
-            curve.ema.append(monitor.history[-1])
             if diverged:
                 curve.stop_reason = "diverged"
                 break

@@ -71,7 +71,7 @@ class TrainingState:
         generators: list[torch.Generator] = (),
         scaler: Any = None,
     ):
-        self.module, self.optimizers, self.schedulers = module, list(optimizers), list(schedulers)
+        self.optimizers, self.schedulers = list(optimizers), list(schedulers)
         self.generators, self.scaler = list(generators), scaler
         with torch.no_grad():
             self.tensors = [(t, t.detach().clone()) for t in self._tensors(module)]
@@ -92,7 +92,7 @@ class TrainingState:
 
     @staticmethod
     def _tensors(module: torch.nn.Module) -> list[torch.Tensor]:
-        return [*module.parameters(), *(b for b in module.buffers() if b is not None)]
+        return [*module.parameters(), *module.buffers()]
 
     def restore(self) -> None:
         """Put back every captured state (idempotent)."""

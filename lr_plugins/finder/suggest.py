@@ -55,6 +55,11 @@ def default_sigma(n: int) -> float:
     return max(1.5, n / 50.0)
 
 
+def _clip(losses: np.ndarray) -> np.ndarray:
+    """Losses above the starting level ``L0`` (the largest of the first 3) clipped to it."""
+    return np.minimum(losses, np.max(losses[:3]))
+
+
 def smooth(losses: np.ndarray, sigma: float | None = None, median: int = 3) -> np.ndarray:
     """Zero-phase smoothing: clip, running median of ``median`` points, Gaussian of width ``sigma``.
 
@@ -72,7 +77,7 @@ def smooth(losses: np.ndarray, sigma: float | None = None, median: int = 3) -> n
     n = len(y)
     if n == 0:
         return y.copy()
-    y = np.minimum(y, np.max(y[:3]))
+    y = _clip(y)
     if median > 1 and n >= 3:
         half = min(median // 2, (n - 1) // 2)
         pad = np.pad(y, half, mode="edge")
@@ -144,7 +149,9 @@ def minimum_tenth(lrs: np.ndarray, smoothed: np.ndarray) -> float:
     return float(np.asarray(lrs)[int(np.argmin(smoothed))]) / 10.0
 
 
-def peak(lrs: np.ndarray, smoothed: np.ndarray, factor: float = PEAK_FACTOR, cap: float = PEAK_CAP) -> float:
+def peak(
+    lrs: np.ndarray, smoothed: np.ndarray, factor: float = PEAK_FACTOR, cap: float = PEAK_CAP, lr_steep: float | None = None
+) -> float:
     """A schedule peak: ``min(factor * steepest, cap * lr[argmin smoothed], lr[-1])``.
 
     The steepest point is where the loss falls fastest *during a short ramp*; an annealed
@@ -165,7 +172,8 @@ def peak(lrs: np.ndarray, smoothed: np.ndarray, factor: float = PEAK_FACTOR, cap
     i_min = int(np.argmin(smoothed))
     if i_min == 0:
         return float(lrs[0])
-    return min(float(factor) * steepest(lrs, smoothed), float(cap) * float(lrs[i_min]), float(lrs[-1]))
+    lr_steep = steepest(lrs, smoothed) if lr_steep is None else lr_steep
+    return min(float(factor) * lr_steep, float(cap) * float(lrs[i_min]), float(lrs[-1]))
 
 
 @dataclass
@@ -196,20 +204,21 @@ def suggest(lrs: np.ndarray, losses: np.ndarray, sigma: float | None = None) -> 
     if n == 0:
         nan = float("nan")
         return Suggestion({r: nan for r in RULES}, np.array([]), {}, ["no point was recorded: the first loss was not finite. Lower min_lr or check the model."])
+    sigma = default_sigma(n) if sigma is None else float(sigma)
     s = smooth(losses, sigma)
     i_min = int(np.argmin(s))
     lr_steep = steepest(lrs, s)
     i_steep = int(np.argmin(np.abs(np.log10(lrs) - np.log10(lr_steep))))
     i_valley = valley(s)
     picks = {"steepest": lr_steep, "valley": float(lrs[i_valley]), "minimum/10": minimum_tenth(lrs, s),
-             "peak": peak(lrs, s)}
+             "peak": peak(lrs, s, lr_steep=lr_steep)}
     if n < MIN_POINTS:
         notes.append(
             f"only {n} points were recorded (fewer than {MIN_POINTS}): the loss diverged early. "
             f"Lower max_lr (to about {lrs[-1]:.2g}), raise diverge_threshold, or raise num_steps."
         )
     drop = (s[0] - s[i_min]) / max(abs(s[0]), 1e-12)
-    resid = np.minimum(losses, np.max(losses[:3])) - s
+    resid = _clip(losses) - s
     noise = 1.4826 * float(np.median(np.abs(resid - np.median(resid)))) / max(abs(s[0]), 1e-12)
     if i_min == 0 or drop < max(0.05, 3.0 * noise):  # a fall within batch-to-batch noise is no descent
         # Raw losses here: the smoothed curve is clipped at the starting level and cannot rise above it.
@@ -228,7 +237,7 @@ def suggest(lrs: np.ndarray, losses: np.ndarray, sigma: float | None = None) -> 
             f"the loss minimum sits at the right edge of the range (lr={lrs[i_min]:.2g}): the loss was still "
             f"falling. Raise max_lr (e.g. to {lrs[-1] * 100:.2g}) or num_steps."
         )
-    edge = max(1, int(np.ceil(1.5 * (default_sigma(n) if sigma is None else sigma))))  # the smoother flattens this many edge points
+    edge = max(1, int(np.ceil(1.5 * sigma)))  # the smoother flattens this many edge points
     if i_min > 0 and i_steep <= edge:
         notes.append(
             f"the steepest descent is at the left edge of the range (lr={lrs[i_steep]:.2g}): the loss was "

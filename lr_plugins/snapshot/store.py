@@ -54,9 +54,7 @@ def save_snapshot(dirpath: str | os.PathLike, state_dict: dict[str, Any], meta: 
     Returns:
         The path of the written file.
     """
-    dirpath = Path(dirpath)
-    dirpath.mkdir(parents=True, exist_ok=True)
-    path = dirpath / snapshot_name(int(meta["cycle"]), int(meta["step"]))
+    path = Path(dirpath) / snapshot_name(int(meta["cycle"]), int(meta["step"]))
     payload = {"format": FORMAT, "state_dict": _plain(state_dict), "meta": dict(meta)}
     with atomic_open(path) as f:
         torch.save(payload, f)
