@@ -66,6 +66,16 @@ TASKS = {
     "digits_cnn_adam": {"data": "digits", "net": "cnn", "optimizer": "adam", "batch": 32, "epochs": 4, "group": "fresh"},
     "digits_mlp1_sgd": {"data": "digits", "net": "mlp", "mlp": {"hidden": 64, "depth": 1}, "optimizer": "sgd",
                         "batch": 32, "epochs": 5, "group": "fresh"},
+    # Fresh 2: defined (and committed) before the `basin` rule was designed on the ten tasks above, then
+    # run once with every rule fixed.
+    "cnn8_adamw": {"data": "mnist1d", "net": "cnn", "cnn": {"channels": 8, "blocks": 2}, "optimizer": "adamw",
+                   "weight_decay": 0.05, "batch": 128, "epochs": 5, "group": "fresh 2"},
+    "mlp512_dropout_sgd": {"data": "mnist1d", "net": "mlp", "mlp": {"hidden": 512, "depth": 2, "dropout": 0.2},
+                           "optimizer": "sgd", "batch": 32, "epochs": 6, "group": "fresh 2"},
+    "digits_mlp3_adam": {"data": "digits", "net": "mlp", "mlp": {"hidden": 128, "depth": 3}, "optimizer": "adam",
+                         "epochs": 6, "group": "fresh 2"},
+    "cnn24_k3_sgd": {"data": "mnist1d", "net": "cnn", "cnn": {"channels": 24, "blocks": 2, "kernel_size": 3},
+                     "optimizer": "sgd", "batch": 128, "epochs": 5, "group": "fresh 2"},
 }
 RANGE = dict(min_lr=1e-7, max_lr=10.0, num_steps=100)
 RULES = ("steepest", "valley", "minimum/10", "peak", "minimum", "steepest-end", "steepest-wide", "midpoint")
