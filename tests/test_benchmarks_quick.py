@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # benchmarks/ lives next to tests/, not inside the package
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import _common, ddp_scaling, mnist1d_anchor, time_to_target  # noqa: E402
+from benchmarks import _common, ddp_scaling, lr_finder_rule_search, mnist1d_anchor, time_to_target  # noqa: E402
 
 
 def _read(path: Path) -> list[dict]:
@@ -152,3 +152,29 @@ def test_mnist1d_anchor_micro_run(tmp_path):
     assert len(rows) == 1 and 0.1 < rows[0]["test_acc"] <= 1.0 and rows[0]["read_from"] == "tensorboard"
     assert "trainer.max_epochs=2" in rows[0]["command"]
     assert "| CNN | 94 |" in (tmp_path / "summary.md").read_text()
+
+
+def test_rule_search_scores_against_the_interpolated_grid():
+    """Gap: mean over seeds of the grid interpolated in log10(lr) at each pick, minus the grid's best."""
+    x = np.array([-2.0, -1.0, 0.0])
+    acc = np.array([80.0, 90.0, 60.0])
+    gap, spread = lr_finder_rule_search.score([0.1, 10**-1.5], x, acc)
+    assert gap == pytest.approx((90.0 + 85.0) / 2 - 90.0)
+    assert spread == pytest.approx(0.5)
+
+
+def test_rule_search_candidates_reproduce_the_package_rules():
+    """The family holds steepest, minimum and peak themselves, each evaluated on the curve's features."""
+    lrs = np.geomspace(1e-6, 10.0, 100)
+    x = np.log10(lrs)
+    losses = 2.0 - np.tanh((x + 3.0) / 0.5) + np.where(x > -1.0, 30.0 * (x + 1.0) ** 2, 0.0)
+    from lr_plugins.finder.suggest import suggest
+
+    f = lr_finder_rule_search.features(lrs, losses)
+    picks = suggest(lrs, losses).suggestions
+    rules = lr_finder_rule_search.candidate_rules()
+    assert len(rules) > 200
+    assert rules["1.0 * steepest^1.0 * minimum^0.0"](f) == pytest.approx(picks["steepest"])
+    assert rules["peak"](f) == pytest.approx(picks["peak"])
+    assert rules["1.0 * steepest^0.0 * minimum^1.0"](f) == pytest.approx(picks["minimum/10"] * 10)
+    assert f["L0.5"] < f["L0.1"] <= f["minimum"] <= f["R0.1"] <= f["R0.5"]

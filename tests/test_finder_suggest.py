@@ -147,6 +147,16 @@ def test_benchmark_rule_picks_on_a_known_curve():
     assert -0.5 - 6 * step - 1e-9 <= x["minimum"] <= -0.5 + step
     assert x["minimum/10"] == pytest.approx(x["minimum"] - 1.0)
     assert x["midpoint"] == pytest.approx((x["steepest"] + x["minimum"]) / 2)
+    # basin = 0.675 sqrt(left(0.4) right(0.3)); on the descent, 2 - tanh(u) = level inverts exactly.
+    from benchmarks.lr_finder import _crossings
+
+    s = smooth(sigmoid_curve(-2.0, blowup=-0.5))
+    s0, s_min = s[:10].mean(), s.min()
+    left, _ = _crossings(LRS, s, 0.4)
+    assert np.log10(left) == pytest.approx(-2.0 + 0.5 * np.arctanh(2.0 - (s_min + 0.4 * (s0 - s_min))), abs=0.01)
+    _, right = _crossings(LRS, s, 0.3)
+    assert x["minimum"] < np.log10(right) <= x["minimum"] + 6 * step  # the blow-up is steep: a few points
+    assert picks["basin"] == pytest.approx(0.675 * np.sqrt(_crossings(LRS, s, 0.4)[0] * right), rel=1e-12)
 
 
 def test_peak_is_three_times_steepest_when_the_minimum_is_far():
