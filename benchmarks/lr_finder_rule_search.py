@@ -8,7 +8,8 @@ to the next one:
 1. record the range test (1e-7 -> 10, 100 steps) of the ten design / held-out / fresh tasks of
    ``benchmarks/lr_finder`` over 5 seeds;
 2. train each task's fixed budget (WarmupCosine peak, same seeds) on a quarter-decade grid
-   1e-3 .. 10^0.5 (1,050 runs, about 15 minutes; resumable: ``grid.csv`` is appended run by run);
+   1e-3 .. 10^0.5 (1,050 runs, about 25 minutes on one core; resumable: ``grid.csv`` is appended
+   run by run);
 3. score each candidate rule per task by the mean over seeds of the grid's mean accuracy, interpolated
    in log10(lr) at that seed's pick, against the grid's best, and the pick's spread in decades;
 4. families (about 300 rules): ``c * steepest^a * minimum^(1-a)`` (steepest, minimum, and blends),
