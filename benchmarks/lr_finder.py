@@ -83,6 +83,16 @@ TASKS = {
                          "epochs": 6, "group": "fresh 2"},
     "cnn24_k3_sgd": {"data": "mnist1d", "net": "cnn", "cnn": {"channels": 24, "blocks": 2, "kernel_size": 3},
                      "optimizer": "sgd", "batch": 128, "epochs": 5, "group": "fresh 2"},
+    # Fresh 3: defined (and committed) before the `adaptive` rule (peak or basin by the curve's shape,
+    # chosen after seeing all fourteen tasks above) was written, then run once with every rule fixed.
+    "cnn16x3_adam_b32": {"data": "mnist1d", "net": "cnn", "cnn": {"channels": 16, "blocks": 3}, "optimizer": "adam",
+                         "batch": 32, "epochs": 3, "group": "fresh 3"},
+    "mlp384_adamw": {"data": "mnist1d", "net": "mlp", "mlp": {"hidden": 384, "depth": 2}, "optimizer": "adamw",
+                     "weight_decay": 0.1, "epochs": 6, "group": "fresh 3"},
+    "digits_cnn8x3_sgd": {"data": "digits", "net": "cnn", "cnn": {"channels": 8, "blocks": 3}, "optimizer": "sgd",
+                          "epochs": 6, "group": "fresh 3"},
+    "digits_mlp32_sgd_b16": {"data": "digits", "net": "mlp", "mlp": {"hidden": 32, "depth": 2}, "optimizer": "sgd",
+                             "batch": 16, "epochs": 4, "group": "fresh 3"},
 }
 RANGE = dict(min_lr=1e-7, max_lr=10.0, num_steps=100)
 RULES = ("steepest", "valley", "minimum/10", "peak", "minimum", "steepest-end", "steepest-wide", "midpoint", "basin")
