@@ -1,6 +1,6 @@
 """LR finder benchmark: lr-plugins' LRFinder against Lightning's ``Tuner.lr_find``.
 
-Ten tasks on embedded data (WarmupCosine with half an epoch of warmup; batch 64 unless noted):
+Eighteen tasks on embedded data (WarmupCosine with half an epoch of warmup; batch 64 unless noted):
 
 * design tasks (the package's rules were written with these in view):
   ``cnn_adam``: MNIST-1D, CNN1D (16 channels, 2 blocks), Adam, 4 epochs;
@@ -18,7 +18,12 @@ Ten tasks on embedded data (WarmupCosine with half an epoch of warmup; batch 64 
   above: ``cnn8_adamw`` (MNIST-1D, CNN1D 8 x 2, AdamW with weight decay 0.05, batch 128, 5 epochs),
   ``mlp512_dropout_sgd`` (MNIST-1D, MLP 2x512 with dropout 0.2, SGD, batch 32, 6 epochs),
   ``digits_mlp3_adam`` (digits, MLP 3x128, Adam, 6 epochs), ``cnn24_k3_sgd`` (MNIST-1D, CNN1D 24 x 2
-  with kernel 3, SGD, batch 128, 5 epochs).
+  with kernel 3, SGD, batch 128, 5 epochs);
+* fresh 3, defined and committed before ``adaptive`` was written (its switch was chosen looking at
+  all fourteen tasks above): ``cnn16x3_adam_b32`` (MNIST-1D, CNN1D 16 x 3, Adam, batch 32, 3 epochs),
+  ``mlp384_adamw`` (MNIST-1D, MLP 2x384, AdamW with weight decay 0.1, 6 epochs), ``digits_cnn8x3_sgd``
+  (digits, CNN1D 8 x 3, SGD, 6 epochs), ``digits_mlp32_sgd_b16`` (digits, MLP 2x32, SGD, batch 16,
+  4 epochs).
 
 For each task and seed both finders run the same range test (``min_lr``, ``max_lr``,
 ``num_steps``) on the same model initialisation; we time each, then train the fixed budget at
@@ -26,19 +31,20 @@ each pick (peak LR of the schedule) and report the test accuracy. A grid sweep o
 steps (1e-4 .. 10) on the same seeds (paired) gives the grid-best LR and accuracy.
 
 Pick rules compared on the same recorded curves (:data:`RULES`), each pick trained the same way:
-the package's ``steepest`` (default), ``valley`` (fastai), ``minimum/10`` and ``peak``
-(``min(3 steepest, 1.5 minimum)``), plus ``minimum`` (Smith's upper bound: the LR at the smoothed loss
+the package's ``steepest`` (default), ``valley`` (fastai), ``minimum/10``, ``peak``
+(``min(3 steepest, 1.5 minimum)``) and ``adaptive`` (``basin`` when the minimum is more than 0.6
+decades right of the steepest point, else ``peak``), plus ``minimum`` (Smith's upper bound: the LR at the smoothed loss
 minimum), ``steepest-end`` (the larger-LR end of the steep-descent region: the last point right of
 the steepest one still at least 30% as steep), ``steepest-wide`` (the most negative slope of a curve
-smoothed 2.5x wider, sigma = n/20) and ``midpoint`` (``sqrt(steepest * minimum)``, half-way between
+smoothed 2.5x wider, sigma = n/20), ``midpoint`` (``sqrt(steepest * minimum)``, half-way between
 the two in log10(lr)) and ``basin`` (``0.675 sqrt(left(0.4) right(0.3))``, where ``left(f)`` /
 ``right(f)`` are the LRs at which the smoothed curve crosses ``f`` of the way back up from its minimum
 to its starting level: the best of about 300 level-crossing rules searched on the first ten tasks).
 
-``python -m benchmarks.lr_finder`` (5 seeds, about 30 minutes on 2 shared cores) or ``--quick``
+``python -m benchmarks.lr_finder`` (5 seeds, about 35 minutes on 2 shared cores) or ``--quick``
 (2 seeds, decade grid); ``--tasks`` picks a subset. Writes ``runs.csv``, ``grid.csv``,
 ``curves.csv`` (every recorded curve: task, seed, step, lr, loss) and ``summary.md`` to
-``results/lr_finder/``; the full mode also writes ``docs/lr_finder.md``.
+``results/lr_finder/``; the full mode over every task also writes ``docs/lr_finder.md``.
 """
 
 from __future__ import annotations
@@ -95,7 +101,8 @@ TASKS = {
                              "batch": 16, "epochs": 4, "group": "fresh 3"},
 }
 RANGE = dict(min_lr=1e-7, max_lr=10.0, num_steps=100)
-RULES = ("steepest", "valley", "minimum/10", "peak", "minimum", "steepest-end", "steepest-wide", "midpoint", "basin")
+RULES = ("steepest", "valley", "minimum/10", "peak", "adaptive", "minimum", "steepest-end", "steepest-wide", "midpoint",
+         "basin")
 
 
 def rule_picks(lrs, losses) -> dict[str, float]:
@@ -107,7 +114,7 @@ def rule_picks(lrs, losses) -> dict[str, float]:
         >>> picks["steepest"] < picks["steepest-end"] < picks["minimum"]
         True
     """
-    from lr_plugins.finder.suggest import STEEP_LEVEL, slope, smooth, suggest
+    from lr_plugins.finder.suggest import STEEP_LEVEL, basin, slope, smooth, suggest
 
     lrs, losses = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
     picks = dict(suggest(lrs, losses).suggestions)
@@ -122,35 +129,8 @@ def rule_picks(lrs, losses) -> dict[str, float]:
     wide = smooth(losses, sigma=max(1.5, len(lrs) / 20.0))
     picks["steepest-wide"] = float(lrs[int(np.argmin(slope(lrs, wide)[: int(np.argmin(wide)) + 1]))])
     picks["midpoint"] = float(np.sqrt(picks["steepest"] * picks["minimum"]))
-    picks["basin"] = _basin(lrs, s)
+    picks["basin"] = basin(lrs, s)
     return picks
-
-
-def _crossings(lrs: np.ndarray, s: np.ndarray, fraction: float) -> tuple[float, float]:
-    """Where ``s`` crosses ``s_min + fraction (s_0 - s_min)`` left (log-interpolated) and right of its minimum.
-
-    ``s_0`` is the mean of the first tenth (at least 3 points) of the smoothed curve.
-    """
-    i = int(np.argmin(s))
-    x = np.log10(lrs)
-    level = s[i] + fraction * (float(np.mean(s[: max(3, len(s) // 10)])) - s[i])
-    j = int(np.flatnonzero(s[: i + 1] <= level)[0])
-    left = x[j] if j == 0 else x[j - 1] + (level - s[j - 1]) / (s[j] - s[j - 1]) * (x[j] - x[j - 1])
-    right = np.flatnonzero(s[i:] >= level)
-    return float(10**left), float(lrs[i + int(right[0])] if len(right) else lrs[-1])
-
-
-def _basin(lrs: np.ndarray, s: np.ndarray) -> float:
-    """``0.675 sqrt(left(0.4) right(0.3))``: the in-sample winner of a search over level-crossing rules.
-
-    Chosen on the first ten tasks with a quarter-decade grid (7/10 there, 4/10 leaving each task out in
-    turn); evaluated here on the fresh-2 tasks it never saw.
-    """
-    if int(np.argmin(s)) == 0:
-        return float(lrs[0])
-    left, _ = _crossings(lrs, s, 0.4)
-    _, right = _crossings(lrs, s, 0.3)
-    return 0.675 * float(np.sqrt(left * right))
 
 
 def _setup(task: str, seed: int):
@@ -296,7 +276,7 @@ def main(argv: list[str] | None = None) -> None:
     md = _markdown(table, grid_rows, len(seeds), args.quick)
     write_text(out / "summary.md", md)
     print(md)
-    if not args.quick:
+    if not args.quick and list(args.tasks) == list(TASKS):
         write_text(Path("docs") / "lr_finder.md", "<!-- written by `python -m benchmarks.lr_finder`; do not edit -->\n\n" + md)
 
 

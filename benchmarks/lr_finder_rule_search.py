@@ -37,11 +37,11 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._common import base_parser, quiet, write_text
-from benchmarks.lr_finder import TASKS, _crossings, _train, ours
+from benchmarks.lr_finder import TASKS, _train, ours
 
 __all__ = ["SEARCH_TASKS", "GRID", "candidate_rules", "features", "score", "main"]
 
-SEARCH_TASKS = [t for t in TASKS if TASKS[t].get("group") != "fresh 2"]
+SEARCH_TASKS = [t for t in TASKS if TASKS[t].get("group") not in ("fresh 2", "fresh 3")]
 GRID = 10.0 ** np.arange(-3.0, 0.51, 0.25)
 SEEDS = range(5)
 Rule = Callable[[dict], float]
@@ -49,14 +49,14 @@ Rule = Callable[[dict], float]
 
 def features(lrs, losses) -> dict[str, float]:
     """The curve's steepest point, minimum, ``peak`` pick and level crossings ``L<f>`` / ``R<f>``."""
-    from lr_plugins.finder.suggest import smooth, suggest
+    from lr_plugins.finder.suggest import level_crossings, smooth, suggest
 
     lrs, losses = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
     s = smooth(losses)
     picks = suggest(lrs, losses).suggestions
     out = {"steepest": picks["steepest"], "peak": picks["peak"], "minimum": float(lrs[int(np.argmin(s))])}
     for f in (0.1, 0.2, 0.3, 0.4, 0.5):
-        out[f"L{f}"], out[f"R{f}"] = _crossings(lrs, s, f) if np.argmin(s) > 0 else (float(lrs[0]), float(lrs[0]))
+        out[f"L{f}"], out[f"R{f}"] = level_crossings(lrs, s, f) if np.argmin(s) > 0 else (float(lrs[0]), float(lrs[0]))
     return out
 
 

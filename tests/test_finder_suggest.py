@@ -148,7 +148,7 @@ def test_benchmark_rule_picks_on_a_known_curve():
     assert x["minimum/10"] == pytest.approx(x["minimum"] - 1.0)
     assert x["midpoint"] == pytest.approx((x["steepest"] + x["minimum"]) / 2)
     # basin = 0.675 sqrt(left(0.4) right(0.3)); on the descent, 2 - tanh(u) = level inverts exactly.
-    from benchmarks.lr_finder import _crossings
+    from lr_plugins.finder.suggest import level_crossings as _crossings
 
     s = smooth(sigmoid_curve(-2.0, blowup=-0.5))
     s0, s_min = s[:10].mean(), s.min()
@@ -194,3 +194,55 @@ def test_peak_never_exceeds_the_last_lr_tested():
     assert 3.0 * s.suggestions["steepest"] > LRS[-1]
     assert s.suggestions["peak"] == LRS[-1]
     assert any("right edge" in w for w in s.warnings)
+
+
+def test_adaptive_is_peak_on_a_sharp_dip():
+    """The blow-up starts 0.3 decades after the steepest point: a sharp dip (minimum < 0.6 decades right of
+    the steepest point), so ``adaptive`` is ``peak`` itself."""
+    s = suggest(LRS, sigmoid_curve(-2.0, blowup=-1.7))
+    assert np.log10(LRS[s.index["minimum"]] / s.suggestions["steepest"]) < 0.6
+    assert s.suggestions["adaptive"] == s.suggestions["peak"]
+
+
+def long_descent() -> np.ndarray:
+    """Flat at 3 up to x = -4, a straight fall to 1 at x = -1 (3 decades), then a steep blow-up."""
+    y = np.where(X < -4, 3.0, 3.0 - (X + 4) * 2.0 / 3.0)
+    return np.where(X > -1, 1.0 + 30.0 * (X + 1) ** 2, y)
+
+
+def test_adaptive_is_the_basin_centre_on_a_long_descent():
+    """A straight fall over 3 decades: the minimum sits ~1.5 decades right of the (slope-weighted)
+    steepest point, so ``adaptive`` = ``basin`` = 0.675 sqrt(left(0.4) right(0.3)); on the straight part
+    ``left(0.4)`` inverts exactly: x = -4 + 1.5 (3 - level)."""
+    from lr_plugins.finder.suggest import basin, level_crossings
+
+    y = long_descent()
+    s = suggest(LRS, y)
+    sm = s.smoothed
+    lr_min = LRS[s.index["minimum"]]
+    assert np.log10(lr_min / s.suggestions["steepest"]) > 1.0
+    assert s.suggestions["adaptive"] == pytest.approx(basin(LRS, sm), rel=1e-12)
+    level = sm.min() + 0.4 * (sm[:10].mean() - sm.min())
+    left, _ = level_crossings(LRS, sm, 0.4)
+    assert np.log10(left) == pytest.approx(-4.0 + 1.5 * (3.0 - level), abs=0.01)
+    _, right = level_crossings(LRS, sm, 0.3)
+    step = X[1] - X[0]
+    assert lr_min < right <= lr_min * 10 ** (6 * step)
+    assert s.suggestions["adaptive"] == pytest.approx(0.675 * np.sqrt(left * right), rel=1e-12)
+    # Well below the minimum (the CNN tasks' best peak is 0.13-0.7x theirs), and not peak.
+    assert s.suggestions["adaptive"] < 0.5 * lr_min
+    assert s.suggestions["adaptive"] != s.suggestions["peak"]
+
+
+def test_adaptive_and_basin_on_a_curve_that_never_descends_are_the_first_lr():
+    from lr_plugins.finder.suggest import basin
+
+    y = 1.0 + X - X[0]
+    assert suggest(LRS, y).suggestions["adaptive"] == LRS[0] == basin(LRS, smooth(y))
+
+
+def test_level_crossing_right_of_a_minimum_that_never_climbs_back_is_the_last_lr():
+    from lr_plugins.finder.suggest import level_crossings
+
+    y = sigmoid_curve(-2.0, blowup=None)  # falls, then flat: never back up to 30% of the descent
+    assert level_crossings(LRS, smooth(y), 0.3)[1] == LRS[-1]

@@ -20,7 +20,13 @@ Rules, all on ``s = smooth(losses)`` against ``x = log10(lr)``:
   steepest point sits below the peak that trains best over a whole warm-up-and-anneal run (by
   0.2-0.6 decades on the design tasks of ``benchmarks/lr_finder.py``); three times the steepest
   LR corrects most of that; the cap limits how far past the loss minimum (Smith's upper bound)
-  the pick may go, to half again its LR, and never past the last LR tested (:func:`peak`).
+  the pick may go, to half again its LR, and never past the last LR tested (:func:`peak`);
+* ``adaptive``: ``peak`` on a sharp dip, the basin centre on a long descent (:func:`adaptive`). When
+  the loss minimum lies more than ``0.6`` decades right of the steepest point, the descent is long
+  and shallow (batch-normalised CNNs here) and its steepest point moves with the seed, so the pick is
+  ``0.675 sqrt(left(0.4) right(0.3))`` (:func:`basin`), with ``left(f)`` / ``right(f)`` the LRs at
+  which the smoothed loss crosses ``f`` of the way back up from its minimum to its starting level,
+  left and right of the minimum; otherwise it is ``peak``.
 
 A curve whose smoothed fall before its minimum is under 5% of the first value, or under three
 robust standard deviations of the batch-to-batch noise (``1.4826 MAD`` of ``loss - s``), has "no
@@ -41,13 +47,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["RULES", "Suggestion", "default_sigma", "smooth", "slope", "steepest", "valley", "minimum_tenth", "peak", "suggest"]
+__all__ = [
+    "RULES", "Suggestion", "default_sigma", "smooth", "slope", "steepest", "valley", "minimum_tenth", "peak",
+    "level_crossings", "basin", "adaptive", "suggest",
+]
 
-RULES = ("steepest", "valley", "minimum/10", "peak")
+RULES = ("steepest", "valley", "minimum/10", "peak", "adaptive")
 MIN_POINTS = 10
 STEEP_LEVEL = 0.3
 PEAK_FACTOR = 3.0
 PEAK_CAP = 1.5
+BASIN_SCALE = 0.675
+BASIN_LEVELS = (0.4, 0.3)
+LONG_DESCENT = 0.6
 
 
 def default_sigma(n: int) -> float:
@@ -176,6 +188,81 @@ def peak(
     return min(float(factor) * lr_steep, float(cap) * float(lrs[i_min]), float(lrs[-1]))
 
 
+def level_crossings(lrs: np.ndarray, smoothed: np.ndarray, fraction: float) -> tuple[float, float]:
+    """The LRs where ``smoothed`` crosses ``s_min + fraction (s_0 - s_min)``, left and right of its minimum.
+
+    ``s_0`` is the mean of the first tenth (at least 3 points) of the curve, ``s_min`` its minimum. The
+    left crossing is the first point at or below that level, interpolated linearly in ``log10(lr)``
+    with the point before it; the right one is the first point after the minimum at or above it (the
+    last LR if the loss never climbs back that far).
+
+    Example:
+        >>> lrs = np.logspace(-4, 0, 41)
+        >>> s = np.concatenate([np.linspace(2.0, 1.0, 21), np.linspace(1.0, 3.0, 21)[1:]])
+        >>> # s_0 = 1.925 (the first 4 points), level = 1 + 0.5 * 0.925: x = -4 + 1.075 on the way down,
+        >>> # the first point at or above it on the way up is 1.5, at x = -1.5.
+        >>> [round(float(np.log10(v)), 3) for v in level_crossings(lrs, s, 0.5)]
+        [-2.925, -1.5]
+    """
+    lrs = np.asarray(lrs, dtype=float)
+    s = np.asarray(smoothed, dtype=float)
+    i = int(np.argmin(s))
+    x = np.log10(lrs)
+    level = s[i] + fraction * (float(np.mean(s[: max(3, len(s) // 10)])) - s[i])
+    j = int(np.flatnonzero(s[: i + 1] <= level)[0])
+    left = x[j] if j == 0 else x[j - 1] + (level - s[j - 1]) / (s[j] - s[j - 1]) * (x[j] - x[j - 1])
+    right = np.flatnonzero(s[i:] >= level)
+    return float(10**left), float(lrs[i + int(right[0])] if len(right) else lrs[-1])
+
+
+def basin(lrs: np.ndarray, smoothed: np.ndarray, scale: float = BASIN_SCALE, levels: tuple[float, float] = BASIN_LEVELS) -> float:
+    """The basin centre: ``scale * sqrt(left(0.4) * right(0.3))`` of :func:`level_crossings`.
+
+    The geometric middle of the part of the curve that is within 40% (left) / 30% (right) of the
+    descent from its minimum, scaled by 0.675: on a long shallow descent this lies well left of the
+    minimum, on a sharp dip close to it. ``scale`` and ``levels`` are the best of a search over about
+    300 rules on ten tasks (``benchmarks/lr_finder_rule_search.py``). A curve whose minimum is its
+    first point gets the first LR.
+
+    Example:
+        >>> lrs = np.logspace(-4, 0, 41)
+        >>> s = np.concatenate([np.linspace(2.0, 1.0, 21), np.linspace(1.0, 3.0, 21)[1:]])
+        >>> round(float(basin(lrs, s) / np.sqrt(level_crossings(lrs, s, 0.4)[0] * level_crossings(lrs, s, 0.3)[1])), 3)
+        0.675
+    """
+    lrs = np.asarray(lrs, dtype=float)
+    if int(np.argmin(smoothed)) == 0:
+        return float(lrs[0])
+    left, _ = level_crossings(lrs, smoothed, levels[0])
+    _, right = level_crossings(lrs, smoothed, levels[1])
+    return float(scale * np.sqrt(left * right))
+
+
+def adaptive(lrs: np.ndarray, smoothed: np.ndarray, lr_steep: float | None = None, long_descent: float = LONG_DESCENT) -> float:
+    """A schedule peak that adapts to the curve's shape: :func:`basin` or :func:`peak`.
+
+    With ``d = log10(lr[argmin s] / steepest)``, the distance in decades from the steepest point to the
+    loss minimum: ``basin(lrs, s)`` if ``d > long_descent`` (0.6), else ``peak(lrs, s)``. A sharp dip
+    (``d`` 0.3-0.5 on the MLPs of ``benchmarks/lr_finder.py``) has a well-defined steepest point and
+    ``peak`` trains well from it; a long shallow descent (``d`` 0.6-2 on the batch-normalised CNNs)
+    does not, and its best peak lies well below the minimum, where the basin centre points.
+
+    Example:
+        >>> lrs = np.logspace(-5, 0, 51)
+        >>> dip = -np.tanh(3 * (np.log10(lrs) + 2)) + np.where(lrs > 0.02, 30 * (np.log10(lrs) + 1.7) ** 2, 0)
+        >>> adaptive(lrs, smooth(dip)) == peak(lrs, smooth(dip))
+        True
+    """
+    lrs = np.asarray(lrs, dtype=float)
+    i_min = int(np.argmin(smoothed))
+    if i_min == 0:
+        return float(lrs[0])
+    lr_steep = steepest(lrs, smoothed) if lr_steep is None else lr_steep
+    if np.log10(lrs[i_min] / lr_steep) > long_descent:
+        return basin(lrs, smoothed)
+    return peak(lrs, smoothed, lr_steep=lr_steep)
+
+
 @dataclass
 class Suggestion:
     """What :func:`suggest` found: the picks, the smoothed curve and any warnings."""
@@ -211,7 +298,7 @@ def suggest(lrs: np.ndarray, losses: np.ndarray, sigma: float | None = None) -> 
     i_steep = int(np.argmin(np.abs(np.log10(lrs) - np.log10(lr_steep))))
     i_valley = valley(s)
     picks = {"steepest": lr_steep, "valley": float(lrs[i_valley]), "minimum/10": minimum_tenth(lrs, s),
-             "peak": peak(lrs, s, lr_steep=lr_steep)}
+             "peak": peak(lrs, s, lr_steep=lr_steep), "adaptive": adaptive(lrs, s, lr_steep=lr_steep)}
     if n < MIN_POINTS:
         notes.append(
             f"only {n} points were recorded (fewer than {MIN_POINTS}): the loss diverged early. "
