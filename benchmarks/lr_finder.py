@@ -32,14 +32,17 @@ steps (1e-4 .. 10) on the same seeds (paired) gives the grid-best LR and accurac
 
 Pick rules compared on the same recorded curves (:data:`RULES`), each pick trained the same way:
 the package's ``steepest`` (default), ``valley`` (fastai), ``minimum/10``, ``peak``
-(``min(3 steepest, 1.5 minimum)``) and ``adaptive`` (``basin`` when the minimum is more than 0.6
-decades right of the steepest point, else ``peak``), plus ``minimum`` (Smith's upper bound: the LR at the smoothed loss
+(``min(3 steepest, 1.5 minimum)``) and ``basin`` (see below), plus ``adaptive`` (``basin`` when the
+minimum is more than 0.6 decades right of the steepest point, else ``peak``: chosen looking at the
+first fourteen tasks, tested on fresh 3; it was briefly a package rule and was taken out after its
+fresh-3 result, see README), ``minimum`` (Smith's upper bound: the LR at the smoothed loss
 minimum), ``steepest-end`` (the larger-LR end of the steep-descent region: the last point right of
 the steepest one still at least 30% as steep), ``steepest-wide`` (the most negative slope of a curve
-smoothed 2.5x wider, sigma = n/20), ``midpoint`` (``sqrt(steepest * minimum)``, half-way between
-the two in log10(lr)) and ``basin`` (``0.675 sqrt(left(0.4) right(0.3))``, where ``left(f)`` /
+smoothed 2.5x wider, sigma = n/20) and ``midpoint`` (``sqrt(steepest * minimum)``, half-way between
+the two in log10(lr)). ``basin`` (``0.675 sqrt(left(0.4) right(0.3))``, where ``left(f)`` /
 ``right(f)`` are the LRs at which the smoothed curve crosses ``f`` of the way back up from its minimum
-to its starting level: the best of about 300 level-crossing rules searched on the first ten tasks).
+to its starting level) is the best of about 300 rules searched on the first ten tasks
+(``benchmarks/lr_finder_rule_search.py``); it joined the package after fresh 2 and fresh 3.
 
 ``python -m benchmarks.lr_finder`` (5 seeds, about 35 minutes on 2 shared cores) or ``--quick``
 (2 seeds, decade grid); ``--tasks`` picks a subset. Writes ``runs.csv``, ``grid.csv``,
@@ -114,7 +117,7 @@ def rule_picks(lrs, losses) -> dict[str, float]:
         >>> picks["steepest"] < picks["steepest-end"] < picks["minimum"]
         True
     """
-    from lr_plugins.finder.suggest import STEEP_LEVEL, basin, slope, smooth, suggest
+    from lr_plugins.finder.suggest import STEEP_LEVEL, slope, smooth, suggest
 
     lrs, losses = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
     picks = dict(suggest(lrs, losses).suggestions)
@@ -129,7 +132,7 @@ def rule_picks(lrs, losses) -> dict[str, float]:
     wide = smooth(losses, sigma=max(1.5, len(lrs) / 20.0))
     picks["steepest-wide"] = float(lrs[int(np.argmin(slope(lrs, wide)[: int(np.argmin(wide)) + 1]))])
     picks["midpoint"] = float(np.sqrt(picks["steepest"] * picks["minimum"]))
-    picks["basin"] = basin(lrs, s)
+    picks["adaptive"] = picks["basin"] if picks["minimum"] > 10**0.6 * picks["steepest"] else picks["peak"]
     return picks
 
 

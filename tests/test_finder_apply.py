@@ -181,7 +181,7 @@ def test_explicit_output_dir_without_logger(tmp_path):
 def test_find_lr_with_trainer_kwargs():
     result = find_lr(Spy(), train_dataloaders=make_loader(), trainer_kwargs={"accumulate_grad_batches": 2}, **RANGE)
     assert result.diagnostics["accumulate_grad_batches"] == 2
-    assert set(result.suggestions) == {"steepest", "valley", "minimum/10", "peak", "adaptive"}
+    assert set(result.suggestions) == {"steepest", "valley", "minimum/10", "peak", "basin"}
     assert result.suggestion == result.suggestions["steepest"] and math.isfinite(result.suggestion)
     assert len(result.smoothed) == len(result.lrs) == len(result.losses)
 

@@ -120,6 +120,18 @@ def test_divergence_monitor_bias_correction_starts_at_the_first_loss():
     assert m.best == pytest.approx(2.5)
 
 
+def _benchmark():
+    """``benchmarks.lr_finder``, importable from the repository root."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    return importlib.import_module("benchmarks.lr_finder")
+
+
 def test_benchmark_rule_picks_on_a_known_curve():
     """The extra rules the benchmark compares (benchmarks/lr_finder.py), on ``2 - tanh((x + 2) / 0.5)``.
 
@@ -127,13 +139,7 @@ def test_benchmark_rule_picks_on_a_known_curve():
     ``sech^2(u) = 0.3``, ``u = arccosh(sqrt(1 / 0.3))``, i.e. ``x = -2 + 0.5 u``; the minimum where
     the blow-up starts, ``x = -0.5`` (within the smoother's reach); the midpoint half-way in log10(lr).
     """
-    import sys
-    from pathlib import Path
-
-    root = str(Path(__file__).resolve().parents[1])
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    from benchmarks.lr_finder import RULES, rule_picks
+    RULES, rule_picks = _benchmark().RULES, _benchmark().rule_picks
 
     picks = rule_picks(LRS, sigmoid_curve(-2.0, blowup=-0.5))
     assert set(picks) == set(RULES)
@@ -196,12 +202,17 @@ def test_peak_never_exceeds_the_last_lr_tested():
     assert any("right edge" in w for w in s.warnings)
 
 
-def test_adaptive_is_peak_on_a_sharp_dip():
-    """The blow-up starts 0.3 decades after the steepest point: a sharp dip (minimum < 0.6 decades right of
-    the steepest point), so ``adaptive`` is ``peak`` itself."""
-    s = suggest(LRS, sigmoid_curve(-2.0, blowup=-1.7))
-    assert np.log10(LRS[s.index["minimum"]] / s.suggestions["steepest"]) < 0.6
-    assert s.suggestions["adaptive"] == s.suggestions["peak"]
+def test_benchmark_adaptive_is_peak_on_a_sharp_dip_and_basin_on_a_long_descent():
+    """The benchmark's ``adaptive`` candidate: ``peak`` when the minimum is < 0.6 decades right of the
+    steepest point (the blow-up starts 0.3 decades after it), ``basin`` on a 3-decade straight fall."""
+    rule_picks = _benchmark().rule_picks
+
+    dip = rule_picks(LRS, sigmoid_curve(-2.0, blowup=-1.7))
+    assert np.log10(dip["minimum"] / dip["steepest"]) < 0.6
+    assert dip["adaptive"] == dip["peak"] != dip["basin"]
+    long = rule_picks(LRS, long_descent())
+    assert np.log10(long["minimum"] / long["steepest"]) > 0.6
+    assert long["adaptive"] == long["basin"] != long["peak"]
 
 
 def long_descent() -> np.ndarray:
@@ -210,35 +221,31 @@ def long_descent() -> np.ndarray:
     return np.where(X > -1, 1.0 + 30.0 * (X + 1) ** 2, y)
 
 
-def test_adaptive_is_the_basin_centre_on_a_long_descent():
-    """A straight fall over 3 decades: the minimum sits ~1.5 decades right of the (slope-weighted)
-    steepest point, so ``adaptive`` = ``basin`` = 0.675 sqrt(left(0.4) right(0.3)); on the straight part
-    ``left(0.4)`` inverts exactly: x = -4 + 1.5 (3 - level)."""
+def test_basin_on_a_long_descent():
+    """A straight fall over 3 decades: ``basin`` = 0.675 sqrt(left(0.4) right(0.3)); on the straight part
+    ``left(0.4)`` inverts exactly, x = -4 + 1.5 (3 - level), and the right crossing is a few points
+    into the steep blow-up after the minimum."""
     from lr_plugins.finder.suggest import basin, level_crossings
 
     y = long_descent()
     s = suggest(LRS, y)
     sm = s.smoothed
     lr_min = LRS[s.index["minimum"]]
-    assert np.log10(lr_min / s.suggestions["steepest"]) > 1.0
-    assert s.suggestions["adaptive"] == pytest.approx(basin(LRS, sm), rel=1e-12)
+    assert s.suggestions["basin"] == basin(LRS, sm)
     level = sm.min() + 0.4 * (sm[:10].mean() - sm.min())
     left, _ = level_crossings(LRS, sm, 0.4)
     assert np.log10(left) == pytest.approx(-4.0 + 1.5 * (3.0 - level), abs=0.01)
     _, right = level_crossings(LRS, sm, 0.3)
     step = X[1] - X[0]
     assert lr_min < right <= lr_min * 10 ** (6 * step)
-    assert s.suggestions["adaptive"] == pytest.approx(0.675 * np.sqrt(left * right), rel=1e-12)
-    # Well below the minimum (the CNN tasks' best peak is 0.13-0.7x theirs), and not peak.
-    assert s.suggestions["adaptive"] < 0.5 * lr_min
-    assert s.suggestions["adaptive"] != s.suggestions["peak"]
+    assert s.suggestions["basin"] == pytest.approx(0.675 * np.sqrt(left * right), rel=1e-12)
+    # Well below the minimum on a long descent (the CNN tasks' best peak is 0.13-0.7x theirs).
+    assert s.suggestions["basin"] < 0.5 * lr_min
 
 
-def test_adaptive_and_basin_on_a_curve_that_never_descends_are_the_first_lr():
-    from lr_plugins.finder.suggest import basin
-
+def test_basin_on_a_curve_that_never_descends_is_the_first_lr():
     y = 1.0 + X - X[0]
-    assert suggest(LRS, y).suggestions["adaptive"] == LRS[0] == basin(LRS, smooth(y))
+    assert suggest(LRS, y).suggestions["basin"] == LRS[0]
 
 
 def test_level_crossing_right_of_a_minimum_that_never_climbs_back_is_the_last_lr():

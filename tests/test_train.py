@@ -240,7 +240,7 @@ def test_warmup_longer_than_training_is_refused_at_fit_start(tmp_path):
 
 
 # ---------------------------------------------------------------------- contracts with the finder and snapshots
-@pytest.mark.parametrize("rule", ["steepest", "peak", "adaptive"])
+@pytest.mark.parametrize("rule", ["steepest", "peak", "basin"])
 def test_lr_finder_exit_prints_the_pick_and_trains_nothing(tmp_path, capsys, rule):
     pytest.importorskip("lr_plugins.finder")
     from lr_plugins.train import train
@@ -273,7 +273,7 @@ def test_lr_finder_exit_sweep_writes_the_picks_and_a_summary(tmp_path):
     for r, rule in zip(results, ("steepest", "peak")):
         assert f"lr_finder.suggestion={rule}" in r["overrides"]
         assert r["suggestion"] == r["suggestions"][rule] == r["metrics"]["lr_finder/suggestion"]
-        assert set(r["suggestions"]) == {"steepest", "valley", "minimum/10", "peak", "adaptive"}
+        assert set(r["suggestions"]) == {"steepest", "valley", "minimum/10", "peak", "basin"}
         assert "history" not in r  # nothing was trained
     summary = (tmp_path / "sweep" / "summary.md").read_text()
     assert "lr_finder/suggestion" in summary and "lr_finder.suggestion=peak" in summary

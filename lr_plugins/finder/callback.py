@@ -51,7 +51,7 @@ class LRFinder(Callback):
         mode: ``"exponential"`` or ``"linear"``.
         diverge_threshold: Stop when the smoothed loss exceeds this multiple of its best (> 1).
         suggestion: The rule behind ``result.suggestion``: ``"steepest"``, ``"valley"``, ``"minimum/10"``,
-            ``"peak"`` or ``"adaptive"``.
+            ``"peak"`` or ``"basin"``.
         apply: Apply the pick to the schedule / optimizer; ``False`` only reports it.
         output_dir: Where to write ``lr_finder.png`` and ``lr_finder.csv``. ``None``: ``<log_dir>/lr_finder``
             when the Trainer has a logger, else nothing is written. The figure and the curve also go to a

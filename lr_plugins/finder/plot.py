@@ -9,7 +9,7 @@ from lr_plugins._figures import new_figure
 __all__ = ["plot_result"]
 
 _MARKERS = {"steepest": ("o", "tab:red"), "valley": ("s", "tab:green"), "minimum/10": ("^", "tab:purple"),
-            "peak": ("D", "tab:orange"), "adaptive": ("v", "tab:brown")}
+            "peak": ("D", "tab:orange"), "basin": ("v", "tab:brown")}
 
 
 def plot_result(result: Any, ax: Any = None) -> Any:

@@ -25,7 +25,7 @@ class LRFinderResult:
         smoothed: The zero-phase smoothed loss the picks are made on.
         ema: The causal bias-corrected EMA used only for the divergence stop.
         suggestion: The LR picked by ``rule``.
-        suggestions: ``{"steepest": ..., "valley": ..., "minimum/10": ..., "peak": ..., "adaptive": ...}``.
+        suggestions: ``{"steepest": ..., "valley": ..., "minimum/10": ..., "peak": ..., "basin": ...}``.
         rule: The rule behind ``suggestion``.
         stop_reason: ``"completed"``, ``"diverged"`` (smoothed loss above ``diverge_threshold`` x best)
             or ``"non-finite"`` (a NaN/inf loss; that step is not recorded). An exception or Ctrl+C

@@ -21,12 +21,12 @@ Rules, all on ``s = smooth(losses)`` against ``x = log10(lr)``:
   0.2-0.6 decades on the design tasks of ``benchmarks/lr_finder.py``); three times the steepest
   LR corrects most of that; the cap limits how far past the loss minimum (Smith's upper bound)
   the pick may go, to half again its LR, and never past the last LR tested (:func:`peak`);
-* ``adaptive``: ``peak`` on a sharp dip, the basin centre on a long descent (:func:`adaptive`). When
-  the loss minimum lies more than ``0.6`` decades right of the steepest point, the descent is long
-  and shallow (batch-normalised CNNs here) and its steepest point moves with the seed, so the pick is
-  ``0.675 sqrt(left(0.4) right(0.3))`` (:func:`basin`), with ``left(f)`` / ``right(f)`` the LRs at
-  which the smoothed loss crosses ``f`` of the way back up from its minimum to its starting level,
-  left and right of the minimum; otherwise it is ``peak``.
+* ``basin``: ``0.675 sqrt(left(0.4) right(0.3))``, the scaled geometric middle of the part of the curve
+  within 40% (left) / 30% (right) of the descent from its minimum, where ``left(f)`` / ``right(f)`` are
+  the LRs at which the smoothed loss crosses ``f`` of the way back up from its minimum to its starting
+  level (:func:`level_crossings`): another peak LR for annealed schedules, reading the curve's shape
+  rather than one point. On a long shallow descent (batch-normalised CNNs), whose steepest point
+  moves with the seed, it lies well left of the minimum; on a sharp dip, close to it (:func:`basin`).
 
 A curve whose smoothed fall before its minimum is under 5% of the first value, or under three
 robust standard deviations of the batch-to-batch noise (``1.4826 MAD`` of ``loss - s``), has "no
@@ -49,17 +49,16 @@ import numpy as np
 
 __all__ = [
     "RULES", "Suggestion", "default_sigma", "smooth", "slope", "steepest", "valley", "minimum_tenth", "peak",
-    "level_crossings", "basin", "adaptive", "suggest",
+    "level_crossings", "basin", "suggest",
 ]
 
-RULES = ("steepest", "valley", "minimum/10", "peak", "adaptive")
+RULES = ("steepest", "valley", "minimum/10", "peak", "basin")
 MIN_POINTS = 10
 STEEP_LEVEL = 0.3
 PEAK_FACTOR = 3.0
 PEAK_CAP = 1.5
 BASIN_SCALE = 0.675
 BASIN_LEVELS = (0.4, 0.3)
-LONG_DESCENT = 0.6
 
 
 def default_sigma(n: int) -> float:
@@ -238,31 +237,6 @@ def basin(lrs: np.ndarray, smoothed: np.ndarray, scale: float = BASIN_SCALE, lev
     return float(scale * np.sqrt(left * right))
 
 
-def adaptive(lrs: np.ndarray, smoothed: np.ndarray, lr_steep: float | None = None, long_descent: float = LONG_DESCENT) -> float:
-    """A schedule peak that adapts to the curve's shape: :func:`basin` or :func:`peak`.
-
-    With ``d = log10(lr[argmin s] / steepest)``, the distance in decades from the steepest point to the
-    loss minimum: ``basin(lrs, s)`` if ``d > long_descent`` (0.6), else ``peak(lrs, s)``. A sharp dip
-    (``d`` 0.3-0.5 on the MLPs of ``benchmarks/lr_finder.py``) has a well-defined steepest point and
-    ``peak`` trains well from it; a long shallow descent (``d`` 0.6-2 on the batch-normalised CNNs)
-    does not, and its best peak lies well below the minimum, where the basin centre points.
-
-    Example:
-        >>> lrs = np.logspace(-5, 0, 51)
-        >>> dip = -np.tanh(3 * (np.log10(lrs) + 2)) + np.where(lrs > 0.02, 30 * (np.log10(lrs) + 1.7) ** 2, 0)
-        >>> adaptive(lrs, smooth(dip)) == peak(lrs, smooth(dip))
-        True
-    """
-    lrs = np.asarray(lrs, dtype=float)
-    i_min = int(np.argmin(smoothed))
-    if i_min == 0:
-        return float(lrs[0])
-    lr_steep = steepest(lrs, smoothed) if lr_steep is None else lr_steep
-    if np.log10(lrs[i_min] / lr_steep) > long_descent:
-        return basin(lrs, smoothed)
-    return peak(lrs, smoothed, lr_steep=lr_steep)
-
-
 @dataclass
 class Suggestion:
     """What :func:`suggest` found: the picks, the smoothed curve and any warnings."""
@@ -298,7 +272,7 @@ def suggest(lrs: np.ndarray, losses: np.ndarray, sigma: float | None = None) -> 
     i_steep = int(np.argmin(np.abs(np.log10(lrs) - np.log10(lr_steep))))
     i_valley = valley(s)
     picks = {"steepest": lr_steep, "valley": float(lrs[i_valley]), "minimum/10": minimum_tenth(lrs, s),
-             "peak": peak(lrs, s, lr_steep=lr_steep), "adaptive": adaptive(lrs, s, lr_steep=lr_steep)}
+             "peak": peak(lrs, s, lr_steep=lr_steep), "basin": basin(lrs, s)}
     if n < MIN_POINTS:
         notes.append(
             f"only {n} points were recorded (fewer than {MIN_POINTS}): the loss diverged early. "
