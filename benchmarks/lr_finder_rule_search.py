@@ -8,11 +8,11 @@ to the next one:
 1. record the range test (1e-7 -> 10, 100 steps) of the ten design / held-out / fresh tasks of
    ``benchmarks/lr_finder`` over 5 seeds;
 2. train each task's fixed budget (WarmupCosine peak, same seeds) on a quarter-decade grid
-   1e-3 .. 10^0.5 (1,050 runs, about 25 minutes on one core; resumable: ``grid.csv`` is appended
+   1e-3 .. 10^0.5 (750 runs, about 15 minutes on one core; resumable: ``grid.csv`` is appended
    run by run);
 3. score each candidate rule per task by the mean over seeds of the grid's mean accuracy, interpolated
    in log10(lr) at that seed's pick, against the grid's best, and the pick's spread in decades;
-4. families (about 300 rules): ``c * steepest^a * minimum^(1-a)`` (steepest, minimum, and blends),
+4. families (346 rules): ``c * steepest^a * minimum^(1-a)`` (steepest, minimum, and blends),
    ``c * left(f)``, ``c * left(f)^a * minimum^(1-a)``, ``c * right(f)`` and
    ``c * sqrt(left(f) right(g))``, where ``left(f)`` / ``right(f)`` are the LRs at which the smoothed
    curve crosses ``f`` of the way back up from its minimum to its starting level, left and right of

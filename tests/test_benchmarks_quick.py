@@ -173,7 +173,8 @@ def test_rule_search_candidates_reproduce_the_package_rules():
     f = lr_finder_rule_search.features(lrs, losses)
     picks = suggest(lrs, losses).suggestions
     rules = lr_finder_rule_search.candidate_rules()
-    assert len(rules) > 200
+    # peak + 10 x 5 steepest/minimum blends + 5 levels x (9 scales x (1 + 3 blends + 2 right levels) + 5 right-only)
+    assert len(rules) == 1 + 10 * 5 + 5 * (9 * (1 + 3 + 2) + 5) == 346
     assert rules["1.0 * steepest^1.0 * minimum^0.0"](f) == pytest.approx(picks["steepest"])
     assert rules["peak"](f) == pytest.approx(picks["peak"])
     assert rules["1.0 * steepest^0.0 * minimum^1.0"](f) == pytest.approx(picks["minimum/10"] * 10)

@@ -220,8 +220,8 @@ def basin(lrs: np.ndarray, smoothed: np.ndarray, scale: float = BASIN_SCALE, lev
 
     The geometric middle of the part of the curve that is within 40% (left) / 30% (right) of the
     descent from its minimum, scaled by 0.675: on a long shallow descent this lies well left of the
-    minimum, on a sharp dip close to it. ``scale`` and ``levels`` are the best of a search over about
-    300 rules on ten tasks (``benchmarks/lr_finder_rule_search.py``). A curve whose minimum is its
+    minimum, on a sharp dip close to it. ``scale`` and ``levels`` are the best of a search over
+    346 rules on ten tasks (``benchmarks/lr_finder_rule_search.py``). A curve whose minimum is its
     first point gets the first LR.
 
     Example:
