@@ -122,8 +122,8 @@ def rule_picks(lrs, losses) -> dict[str, float]:
     from lr_plugins.finder.suggest import STEEP_LEVEL, slope, smooth, suggest
 
     lrs, losses = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
-    picks = dict(suggest(lrs, losses).suggestions)
-    s = smooth(losses)
+    found = suggest(lrs, losses)
+    picks, s = dict(found.suggestions), found.smoothed
     end = int(np.argmin(s))
     picks["minimum"] = float(lrs[end])
     d = slope(lrs, s)[: end + 1]

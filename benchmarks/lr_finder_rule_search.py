@@ -91,7 +91,7 @@ def _met(gap: float, spread: float) -> bool:
 
 
 def _grid(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    done = {(r["task"], float(r["lr"]), int(r["seed"])) for r in csv.DictReader(path.open())} if path.exists() else set()
+    done = {(r["task"], r["lr"], r["seed"]) for r in csv.DictReader(path.open())} if path.exists() else set()
     new = not path.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", newline="") as fh, tempfile.TemporaryDirectory() as root:
@@ -101,7 +101,7 @@ def _grid(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         for task in SEARCH_TASKS:
             for lr in GRID:
                 for seed in SEEDS:
-                    if not any(t == task and abs(x / lr - 1) < 1e-6 and s == seed for t, x, s in done):
+                    if (task, f"{lr:.6g}", str(seed)) not in done:
                         writer.writerow([task, f"{lr:.6g}", seed, _train(task, float(lr), seed, root)])
                         fh.flush()
     accs: dict[tuple[str, float], list[float]] = defaultdict(list)

@@ -5,17 +5,12 @@ from __future__ import annotations
 import csv
 import math
 import statistics
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # benchmarks/ lives next to tests/, not inside the package
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks import _common, ddp_scaling, lr_finder_rule_search, mnist1d_anchor, time_to_target  # noqa: E402
+from benchmarks import _common, ddp_scaling, lr_finder_rule_search, mnist1d_anchor, time_to_target
 
 
 def _read(path: Path) -> list[dict]:

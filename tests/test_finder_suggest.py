@@ -120,18 +120,6 @@ def test_divergence_monitor_bias_correction_starts_at_the_first_loss():
     assert m.best == pytest.approx(2.5)
 
 
-def _benchmark():
-    """``benchmarks.lr_finder``, importable from the repository root."""
-    import importlib
-    import sys
-    from pathlib import Path
-
-    root = str(Path(__file__).resolve().parents[1])
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    return importlib.import_module("benchmarks.lr_finder")
-
-
 def test_benchmark_rule_picks_on_a_known_curve():
     """The extra rules the benchmark compares (benchmarks/lr_finder.py), on ``2 - tanh((x + 2) / 0.5)``.
 
@@ -139,7 +127,7 @@ def test_benchmark_rule_picks_on_a_known_curve():
     ``sech^2(u) = 0.3``, ``u = arccosh(sqrt(1 / 0.3))``, i.e. ``x = -2 + 0.5 u``; the minimum where
     the blow-up starts, ``x = -0.5`` (within the smoother's reach); the midpoint half-way in log10(lr).
     """
-    RULES, rule_picks = _benchmark().RULES, _benchmark().rule_picks
+    from benchmarks.lr_finder import RULES, rule_picks
 
     picks = rule_picks(LRS, sigmoid_curve(-2.0, blowup=-0.5))
     assert set(picks) == set(RULES)
@@ -205,7 +193,7 @@ def test_peak_never_exceeds_the_last_lr_tested():
 def test_benchmark_adaptive_is_peak_on_a_sharp_dip_and_basin_on_a_long_descent():
     """The benchmark's ``adaptive`` candidate: ``peak`` when the minimum is < 0.6 decades right of the
     steepest point (the blow-up starts 0.3 decades after it), ``basin`` on a 3-decade straight fall."""
-    rule_picks = _benchmark().rule_picks
+    from benchmarks.lr_finder import rule_picks
 
     dip = rule_picks(LRS, sigmoid_curve(-2.0, blowup=-1.7))
     assert np.log10(dip["minimum"] / dip["steepest"]) < 0.6
