@@ -18,7 +18,11 @@ to the next one:
    curve crosses ``f`` of the way back up from its minimum to its starting level, left and right of
    the minimum; ``peak`` (the package's rule) for reference;
 5. in-sample: the best rule on all ten tasks; out of sample: for each task, the rule that is best
-   on the other nine, scored on the one left out.
+   on the other nine, scored on the one left out;
+6. ceiling: the per-task oracle (the shape and multiplier best on each task by itself, which no
+   finder could choose) trained at each seed's pick; the multipliers that meet each task for a few
+   shapes; and the grid-best LR moved by 0.05 decades either way, trained, to show how sharp the
+   1-point target is (``oracle.csv``, 150 runs, resumable).
 
 ``python -m benchmarks.lr_finder_rule_search`` writes ``curves.json``, ``grid.csv`` and
 ``summary.md`` to ``results/lr_finder_rule_search/`` and the summary to
@@ -39,7 +43,8 @@ import numpy as np
 from benchmarks._common import base_parser, quiet, write_text
 from benchmarks.lr_finder import TASKS, _train, ours
 
-__all__ = ["SEARCH_TASKS", "GRID", "candidate_rules", "features", "score", "main"]
+__all__ = ["SEARCH_TASKS", "GRID", "ORACLE_C", "candidate_rules", "features", "main", "met_range", "oracle", "score",
+           "shapes"]
 
 SEARCH_TASKS = [t for t in TASKS if TASKS[t].get("group") not in ("fresh 2", "fresh 3")]
 GRID = 10.0 ** np.arange(-3.0, 0.51, 0.25)
@@ -60,23 +65,41 @@ def features(lrs, losses) -> dict[str, float]:
     return out
 
 
+def shapes() -> dict[str, Rule]:
+    """The curve quantities the rules scale, by name: ``peak``, steepest/minimum blends and level crossings."""
+    out: dict[str, Rule] = {"peak": lambda f: f["peak"]}
+    for a in (0.0, 0.25, 0.5, 0.75, 1.0):
+        out[f"steepest^{a} * minimum^{1 - a}"] = lambda f, a=a: f["steepest"] ** a * f["minimum"] ** (1 - a)
+    for fl in (0.1, 0.2, 0.3, 0.4, 0.5):
+        out[f"left({fl})"] = lambda f, fl=fl: f[f"L{fl}"]
+        out[f"right({fl})"] = lambda f, fl=fl: f[f"R{fl}"]
+        for a in (0.25, 0.5, 0.75):
+            out[f"left({fl})^{a} * minimum^{1 - a}"] = lambda f, fl=fl, a=a: f[f"L{fl}"] ** a * f["minimum"] ** (1 - a)
+        for fr in (0.2, 0.3):
+            out[f"sqrt(left({fl}) right({fr}))"] = lambda f, fl=fl, fr=fr: float(np.sqrt(f[f"L{fl}"] * f[f"R{fr}"]))
+    return out
+
+
 def candidate_rules() -> dict[str, Rule]:
-    """Every rule of the search, by name (see the module docstring)."""
-    rules: dict[str, Rule] = {"peak": lambda f: f["peak"]}
+    """Every rule of the search, by name: a multiplier times one of :func:`shapes` (see the module docstring)."""
+    s = shapes()
+
+    def scaled(c: float, shape: str) -> Rule:
+        return lambda f: c * s[shape](f)
+
+    rules: dict[str, Rule] = {"peak": s["peak"]}
     for c in (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0):
         for a in (0.0, 0.25, 0.5, 0.75, 1.0):
-            rules[f"{c} * steepest^{a} * minimum^{1 - a}"] = lambda f, c=c, a=a: c * f["steepest"] ** a * f["minimum"] ** (1 - a)
+            rules[f"{c} * steepest^{a} * minimum^{1 - a}"] = scaled(c, f"steepest^{a} * minimum^{1 - a}")
     for fl in (0.1, 0.2, 0.3, 0.4, 0.5):
         for c in (1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0, 4.0):
-            rules[f"{c} * left({fl})"] = lambda f, c=c, fl=fl: c * f[f"L{fl}"]
+            rules[f"{c} * left({fl})"] = scaled(c, f"left({fl})")
             for a in (0.25, 0.5, 0.75):
-                rules[f"{c} * left({fl})^{a} * minimum^{1 - a}"] = (
-                    lambda f, c=c, fl=fl, a=a: c * f[f"L{fl}"] ** a * f["minimum"] ** (1 - a))
+                rules[f"{c} * left({fl})^{a} * minimum^{1 - a}"] = scaled(c, f"left({fl})^{a} * minimum^{1 - a}")
             for fr in (0.2, 0.3):
-                rules[f"{0.3 * c:.3g} * sqrt(left({fl}) right({fr}))"] = (
-                    lambda f, c=c, fl=fl, fr=fr: 0.3 * c * float(np.sqrt(f[f"L{fl}"] * f[f"R{fr}"])))
+                rules[f"{0.3 * c:.3g} * sqrt(left({fl}) right({fr}))"] = scaled(0.3 * c, f"sqrt(left({fl}) right({fr}))")
         for c in (0.1, 0.15, 0.2, 0.3, 0.5):
-            rules[f"{c} * right({fl})"] = lambda f, c=c, fl=fl: c * f[f"R{fl}"]
+            rules[f"{c} * right({fl})"] = scaled(c, f"right({fl})")
     return rules
 
 
@@ -88,6 +111,57 @@ def score(picks: list[float], grid_x: np.ndarray, grid_acc: np.ndarray) -> tuple
 
 def _met(gap: float, spread: float) -> bool:
     return gap >= -1.0 and spread <= 0.3
+
+
+ORACLE_C = 10.0 ** np.arange(-1.5, 1.0001, 0.025)
+
+
+def met_range(base: list[float], grid_x: np.ndarray, grid_acc: np.ndarray) -> tuple[float, float] | None:
+    """The smallest and largest multiplier ``c`` of :data:`ORACLE_C` for which ``c * base`` meets the target.
+
+    ``base`` is one shape's value on each seed's curve; ``None`` when no multiplier meets it (the
+    spread of ``base`` is a property of the shape, so a spread over 0.3 decades can never be met).
+    """
+    ok = [float(c) for c in ORACLE_C if _met(*score([c * b for b in base], grid_x, grid_acc))]
+    return (min(ok), max(ok)) if ok else None
+
+
+def oracle(base_by_shape: dict[str, list[float]], grid_x: np.ndarray, grid_acc: np.ndarray) -> tuple[str, float, float, float]:
+    """The per-task oracle: the shape and multiplier that do best on this task, as (shape, c, gap, spread).
+
+    Best means: meets the target if any pair does, then the largest gap. No finder can choose the
+    multiplier per task like this; it bounds what the shapes could do if one could.
+    """
+    best = None
+    for name, base in base_by_shape.items():
+        for c in ORACLE_C:
+            gap, spread = score([c * b for b in base], grid_x, grid_acc)
+            key = (_met(gap, spread), gap)
+            if best is None or key > best[0]:
+                best = (key, name, float(c), gap, spread)
+    assert best is not None
+    return best[1], best[2], best[3], best[4]
+
+
+def _trained(path: Path, picks: dict[str, list[float]]) -> dict[str, list[float]]:
+    """Test accuracy (%) of each task's per-seed picks, trained like the grid; ``path`` caches runs (resumable)."""
+    done = {(r["task"], r["lr"], r["seed"]): float(r["acc"]) for r in csv.DictReader(path.open())} if path.exists() else {}
+    new = not path.exists()
+    out: dict[str, list[float]] = {}
+    with path.open("a", newline="") as fh, tempfile.TemporaryDirectory() as root:
+        writer = csv.writer(fh)
+        if new:
+            writer.writerow(["task", "lr", "seed", "acc"])
+        for task, lrs in picks.items():
+            out[task] = []
+            for seed, lr in zip(SEEDS, lrs):
+                key = (task, f"{lr:.6g}", str(seed))
+                if key not in done:
+                    done[key] = _train(task, float(f"{lr:.6g}"), seed, root)
+                    writer.writerow([*key, done[key]])
+                    fh.flush()
+                out[task].append(100 * done[key])
+    return out
 
 
 def _grid(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -168,12 +242,66 @@ def main(argv: list[str] | None = None) -> None:
            "| left-out task | rule chosen on the others | gap | spread | met |", "|---|---|---|---|---|"]
     md += [f"| {t} | {n} | {g:+.1f} | {s:.2f} | {'yes' if _met(g, s) else 'no'} |" for t, n, g, s in loo]
     md += ["", f"Met out of sample: {sum(_met(g, s) for _, _, g, s in loo)}/{len(loo)}."]
+    md += _ceiling(feats, grid, out / "oracle.csv")
     text = "\n".join(md) + "\n"
     write_text(out / "summary.md", text)
     print(text)
     if not args.no_docs:
         write_text(Path("docs") / "lr_finder_rule_search.md",
                    "<!-- written by `python -m benchmarks.lr_finder_rule_search`; do not edit -->\n\n" + text)
+
+
+NUDGE = (-0.05, 0.05)
+CEILING_SHAPES = ("sqrt(left(0.4) right(0.3))", "steepest^1.0 * minimum^0.0", "steepest^0.0 * minimum^1.0", "left(0.3)",
+                  "right(0.3)")
+
+
+def _ceiling(feats: dict, grid: dict, oracle_csv: Path) -> list[str]:
+    """The per-task oracle (trained), and the multipliers each task needs for a few shapes."""
+    table = {t: {name: [fn(feats[f"{t}:{s}"]) for s in SEEDS] for name, fn in shapes().items()} for t in SEARCH_TASKS}
+    chosen = {t: oracle(table[t], *grid[t]) for t in SEARCH_TASKS}
+    trained = _trained(oracle_csv, {t: [chosen[t][1] * b for b in table[t][chosen[t][0]]] for t in SEARCH_TASKS})
+    best_lr = {t: float(10 ** grid[t][0][grid[t][1].argmax()]) for t in SEARCH_TASKS}
+    nudged = {f: _trained(oracle_csv, {t: [best_lr[t] * 10**f] * len(SEEDS) for t in SEARCH_TASKS}) for f in NUDGE}
+    md = ["", "## Ceiling: a multiplier chosen per task", "",
+          "The per-task oracle: for each task the shape of the family and the multiplier c (10^-1.5 .. 10^1 in "
+          "steps of 0.025 decades) that do best on that task (interpolated), then trained at each seed's pick. "
+          "No finder can choose c per task like this: it shows whether the curve's seed-to-seed noise or the "
+          "choice of c is what stops the rules.", "",
+          "| task | shape | c | median pick (spread) | gap, interpolated | accuracy, trained | gap, trained | met, trained |",
+          "|---|---|---|---|---|---|---|---|"]
+    met = 0
+    for t in SEARCH_TASKS:
+        name, c, gap, spread = chosen[t]
+        acc = float(np.mean(trained[t]))
+        tgap = acc - float(grid[t][1].max())
+        met += _met(tgap, spread)
+        md.append(f"| {t} | {name} | {c:.3g} | {np.median([c * b for b in table[t][name]]):.3g} ({spread:.2f}) | "
+                  f"{gap:+.1f} | {acc:.1f} | {tgap:+.1f} | {'yes' if _met(tgap, spread) else 'no'} |")
+    one_c = {name: max(sum(_met(*score([c * b for b in table[t][name]], *grid[t])) for t in SEARCH_TASKS)
+                       for c in ORACLE_C) for name in shapes()}
+    best_shape = max(one_c, key=one_c.get)
+    md += ["", "How sharp the target is: the grid-best LR itself, moved by 0.05 decades (x0.89, x1.12), trained on the "
+           "same seeds. A gap below -1 here means that a pick 12% off the best LR already misses the target.", "",
+           "| task | grid best lr | best acc | " + " | ".join(f"x{10 ** f:.2f}: acc (gap)" for f in NUDGE) + " |",
+           "|---|---|---|" + "---|" * len(NUDGE)]
+    for t in SEARCH_TASKS:
+        top = float(grid[t][1].max())
+        md.append(f"| {t} | {best_lr[t]:.3g} | {top:.1f} | "
+                  + " | ".join(f"{np.mean(nudged[f][t]):.1f} ({np.mean(nudged[f][t]) - top:+.1f})" for f in NUDGE) + " |")
+    md += ["", f"Per-task oracle, trained: {met}/{len(SEARCH_TASKS)} tasks met. One multiplier for every task "
+           f"(same fine c grid, interpolated): at most {one_c[best_shape]}/{len(SEARCH_TASKS)} (`{best_shape}`).", "",
+           "The multipliers c that meet each task, per shape ('-': none; the picks' spread, which c does not "
+           "change, is in brackets):", "",
+           "| shape | one c meets | " + " | ".join(SEARCH_TASKS) + " |", "|---|---|" + "---|" * len(SEARCH_TASKS)]
+    for name in CEILING_SHAPES:
+        cells = []
+        for t in SEARCH_TASKS:
+            r = met_range(table[t][name], *grid[t])
+            spread = float(np.ptp(np.log10(table[t][name])))
+            cells.append(("-" if r is None else f"{r[0]:.2g} .. {r[1]:.2g}") + f" ({spread:.2f})")
+        md.append(f"| {name} | {one_c[name]}/{len(SEARCH_TASKS)} | " + " | ".join(cells) + " |")
+    return md
 
 
 if __name__ == "__main__":

@@ -174,3 +174,15 @@ def test_rule_search_candidates_reproduce_the_package_rules():
     assert rules["peak"](f) == pytest.approx(picks["peak"])
     assert rules["1.0 * steepest^0.0 * minimum^1.0"](f) == pytest.approx(picks["minimum/10"] * 10)
     assert f["L0.5"] < f["L0.1"] <= f["minimum"] <= f["R0.1"] <= f["R0.5"]
+
+
+def test_rule_search_multiplier_range_and_oracle_on_a_known_grid():
+    """A peak one half-decade wide at 0.1: the multipliers that meet it, and the oracle finds the right one."""
+    x = np.array([-2.0, -1.5, -1.0, -0.5, 0.0])
+    acc = np.array([80.0, 88.0, 90.0, 88.0, 60.0])  # within 1 point (>= 89): log10(lr) in [-1.25, -0.75]
+    lo, hi = lr_finder_rule_search.met_range([0.02, 0.02], x, acc)  # c * 0.02 in [10^-1.25, 10^-0.75]
+    assert lo * 0.02 == pytest.approx(10**-1.25, rel=0.06) and hi * 0.02 == pytest.approx(10**-0.75, rel=0.06)
+    assert lr_finder_rule_search.met_range([0.01, 0.1], x, acc) is None  # one decade apart: spread > 0.3
+    name, c, gap, spread = lr_finder_rule_search.oracle({"wide": [0.01, 0.1], "tight": [0.02, 0.02]}, x, acc)
+    assert name == "tight" and c * 0.02 == pytest.approx(0.1, rel=0.03) and gap == pytest.approx(0.0, abs=0.1)
+    assert spread == 0.0
