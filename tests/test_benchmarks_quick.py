@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import _common, ddp_scaling, lr_finder_rule_search, mnist1d_anchor, time_to_target
+from benchmarks import _common, ddp_scaling, lr_finder_rule_search, lr_finder_sweep, mnist1d_anchor, time_to_target
 
 
 def _read(path: Path) -> list[dict]:
@@ -186,3 +186,24 @@ def test_rule_search_multiplier_range_and_oracle_on_a_known_grid():
     name, c, gap, spread = lr_finder_rule_search.oracle({"wide": [0.01, 0.1], "tight": [0.02, 0.02]}, x, acc)
     assert name == "tight" and c * 0.02 == pytest.approx(0.1, rel=0.03) and gap == pytest.approx(0.0, abs=0.1)
     assert spread == 0.0
+
+
+def test_sweep_keeps_the_best_validation_run_and_reports_its_test_accuracy():
+    assert lr_finder_sweep.choose([0.90, 0.95, 0.95], [0.3, 0.2, 0.25], [0.91, 0.93, 0.99]) == (1, 0.93)  # tie: loss
+    assert lr_finder_sweep.choose([0.95, 0.95, 0.9], [0.3, 0.3, 0.1], [0.91, 0.93, 0.99]) == (0, 0.91)  # then the first
+    assert lr_finder_sweep.choose([0.97, 0.90, 0.80], [0.9, 0.1, 0.1], [0.50, 0.99, 0.99]) == (0, 0.50)  # never test
+
+
+def test_sweep_micro_run_on_digits(tmp_path):
+    """Two seeds, one task, a given grid: three trainings per seed, the kept one has the best validation accuracy."""
+    grid = tmp_path / "grid.csv"
+    grid.write_text("task,lr,acc\ndigits_sgd,0.01,0.90\ndigits_sgd,0.1,0.97\n")
+    rows = lr_finder_sweep.main(["--quick", "--tasks", "digits_sgd", "--grid", str(grid), "--out", str(tmp_path / "out")])
+    assert [r["seed"] for r in rows] == [0, 1]
+    for r in rows:
+        vals = [(r[f"val_x{s:g}"], -r[f"val_loss_x{s:g}"]) for s in lr_finder_sweep.SCALES]
+        i = lr_finder_sweep.SCALES.index(r["chosen_scale"])
+        assert vals[i] == max(vals) and r["test_acc"] == r[f"test_x{r['chosen_scale']:g}"]
+        assert r["chosen_lr"] == pytest.approx(r["chosen_scale"] * r["basin"])
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "| digits_sgd | 0.1 | 97.0 |" in summary and "The sweep: within 1 point of the grid best on" in summary

@@ -146,6 +146,24 @@ def test_apply_false_only_reports(tmp_path):
     assert sched.max_lr == 0.05 and finder.result is not None and finder.applied == "nothing"
 
 
+def test_scale_multiplies_the_applied_and_printed_pick_only(tmp_path, capsys):
+    """scale=0.5: the schedule gets half the rule's LR; the unscaled picks match a run without scale."""
+    runs = {}
+    for scale in (1.0, 0.5):
+        torch.manual_seed(0)
+        sched = WarmupCosine(max_lr=0.05)
+        finder = LRFinder(**RANGE, suggestion="basin", scale=scale)
+        make_trainer(tmp_path, [finder, sched], max_epochs=1).fit(Spy(), make_loader(n=32))
+        runs[scale] = (finder.result, sched.max_lr, capsys.readouterr().out)
+    (plain, plain_lr, _), (half, half_lr, printed) = runs[1.0], runs[0.5]
+    assert half.suggestions == plain.suggestions and half.lrs == plain.lrs  # the same test
+    assert half.suggestion == 0.5 * half.suggestions["basin"] == half_lr and plain.suggestion == plain_lr
+    assert half.scale == 0.5 and f"basin {plain.suggestion:.3g} x 0.5" in printed
+    assert f"schedule.max_lr={float(f'{half.suggestion:.3g}'):g}" in printed
+    labels = half.plot().axes[0].get_legend_handles_labels()[1]
+    assert f"applied: basin x 0.5 = {half.suggestion:.3g}" in labels
+
+
 def test_outputs_png_csv_tensorboard_and_override_line(tmp_path, capsys):
     from lightning.pytorch.loggers import TensorBoardLogger
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -204,6 +222,8 @@ def test_warning_names_a_hint(tmp_path):
         (dict(diverge_threshold=1.0), ValueError, "diverge_threshold"),
         (dict(apply="yes"), TypeError, "apply"),
         (dict(output_dir=3), TypeError, "output_dir"),
+        (dict(scale=0.0), ValueError, "scale"),
+        (dict(scale="2"), TypeError, "scale"),
     ],
 )
 def test_bad_arguments(kwargs, exc, name):

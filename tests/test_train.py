@@ -254,6 +254,15 @@ def test_lr_finder_exit_prints_the_pick_and_trains_nothing(tmp_path, capsys, rul
     assert not (tmp_path / "history.json").exists()  # no training
 
 
+def test_lr_finder_scale_override_scales_the_pick(tmp_path, capsys):
+    from lr_plugins.train import train
+
+    cfg = _compose(["lr_finder=basin", "lr_finder.scale=2", "lr_finder.exit=true", "data=digits", "model=mlp", *FAST])
+    out = train(cfg, tmp_path)
+    assert out["suggestion"] == 2 * out["suggestions"]["basin"]
+    assert f"(basin {out['suggestions']['basin']:.4g} x 2)" in capsys.readouterr().out
+
+
 def test_lr_finder_exit_with_an_hparams_search_is_refused(tmp_path):
     from lr_plugins.train import ConfigError, train
 

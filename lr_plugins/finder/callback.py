@@ -59,6 +59,9 @@ class LRFinder(Callback):
         beta: Decay of the causal EMA used for the divergence stop.
         smoothing: Width (points) of the Gaussian of the zero-phase smoother; ``None``: ``max(1.5, points / 50)``.
         verbose: Print the pick and the override that reuses it.
+        scale: Multiplier of the pick (> 0): ``result.suggestion`` (the LR applied and printed) is
+            ``scale`` times the rule's LR; ``result.suggestions`` stay unscaled. With Hydra,
+            ``lr-train -m lr_finder=basin lr_finder.scale=0.5,1,2`` is a three-job sweep around the pick.
 
     Attributes:
         result: The :class:`~lr_plugins.finder.LRFinderResult` after the test (``None`` before).
@@ -86,6 +89,7 @@ class LRFinder(Callback):
         beta: float = 0.9,
         smoothing: float | None = None,
         verbose: bool = True,
+        scale: float = 1.0,
     ):
         super().__init__()
         self.min_lr = check_real("min_lr", min_lr, low=0.0, low_open=True)
@@ -103,13 +107,15 @@ class LRFinder(Callback):
         self.beta = check_real("beta", beta, low=0.0, high=1.0, high_open=True)
         self.smoothing = check_real("smoothing", smoothing, low=0.0, low_open=True, optional=True)
         self.verbose = check_bool("verbose", verbose)
+        self.scale = check_real("scale", scale, low=0.0, low_open=True)
         self.result: LRFinderResult | None = None
         self.applied: str = "nothing"
 
     def __repr__(self) -> str:
         return (
             f"LRFinder(min_lr={self.min_lr!r}, max_lr={self.max_lr!r}, num_steps={self.num_steps}, mode={self.mode!r}, "
-            f"diverge_threshold={self.diverge_threshold!r}, suggestion={self.suggestion!r}, apply={self.apply})"
+            f"diverge_threshold={self.diverge_threshold!r}, suggestion={self.suggestion!r}, apply={self.apply}, "
+            f"scale={self.scale!r})"
         )
 
     # ------------------------------------------------------------------ hooks
@@ -172,9 +178,10 @@ class LRFinder(Callback):
             losses=curve.losses,
             smoothed=found.smoothed.tolist(),
             ema=curve.ema,
-            suggestion=found.suggestions[self.suggestion],
+            suggestion=self.scale * found.suggestions[self.suggestion],
             suggestions=found.suggestions,
             rule=self.suggestion,
+            scale=self.scale,
             stop_reason=curve.stop_reason,
             warnings=found.warnings,
             diagnostics=diagnostics,

@@ -35,6 +35,9 @@ def plot_result(result: Any, ax: Any = None) -> Any:
         y = float(np.interp(np.log10(lr), np.log10(lrs), smoothed))
         chosen = " (pick)" if rule == result.rule else ""
         ax.plot([lr], [y], marker=marker, color=color, ms=9, ls="none", label=f"{rule}{chosen}: {lr:.3g}")
+    if result.scale != 1.0 and np.isfinite(result.suggestion):
+        ax.axvline(result.suggestion, color="black", ls="--", lw=1,
+                   label=f"applied: {result.rule} x {result.scale:g} = {result.suggestion:.3g}")
     ax.set_xscale("log")
     ax.set_xlabel("learning rate")
     ax.set_ylabel("training loss")

@@ -24,9 +24,10 @@ class LRFinderResult:
         losses: The raw loss of each step (mean over its accumulation window and over DDP ranks).
         smoothed: The zero-phase smoothed loss the picks are made on.
         ema: The causal bias-corrected EMA used only for the divergence stop.
-        suggestion: The LR picked by ``rule``.
+        suggestion: The LR picked by ``rule``, times ``scale``: the LR applied and printed.
         suggestions: ``{"steepest": ..., "valley": ..., "minimum/10": ..., "peak": ..., "basin": ...}``.
         rule: The rule behind ``suggestion``.
+        scale: The multiplier of the rule's LR (``LRFinder(scale=...)``; 1 by default).
         stop_reason: ``"completed"``, ``"diverged"`` (smoothed loss above ``diverge_threshold`` x best)
             or ``"non-finite"`` (a NaN/inf loss; that step is not recorded). An exception or Ctrl+C
             during the test propagates after the state is restored, and ``result`` stays ``None``.
@@ -47,6 +48,7 @@ class LRFinderResult:
     suggestion: float
     suggestions: dict[str, float]
     rule: str = "steepest"
+    scale: float = 1.0
     stop_reason: str = "completed"
     warnings: list[str] = field(default_factory=list)
     diagnostics: dict[str, Any] = field(default_factory=dict)
@@ -58,8 +60,9 @@ class LRFinderResult:
     def summary(self) -> str:
         """One line: the pick, the rule, the other rules and the override."""
         others = ", ".join(f"{k} {v:.3g}" for k, v in self.suggestions.items() if k != self.rule)
+        rule = self.rule if self.scale == 1.0 else f"{self.rule} {self.suggestions[self.rule]:.3g} x {self.scale:g}"
         return (
-            f"LRFinder: suggested lr {self.suggestion:.3g} ({self.rule}; {others}; {len(self.lrs)} points, "
+            f"LRFinder: suggested lr {self.suggestion:.3g} ({rule}; {others}; {len(self.lrs)} points, "
             f"{self.stop_reason}). Reuse it with: {self.override()}"
         )
 
