@@ -11,7 +11,7 @@ the half-decade grid 1e-4 .. 10 on the same seeds, as in ``benchmarks/lr_finder`
 uses the validation split only; the grid best is chosen on the test split, so the comparison
 favours the grid.
 
-``python -m benchmarks.lr_finder_sweep`` (18 tasks x 5 seeds x 3 trainings, about 12 minutes on
+``python -m benchmarks.lr_finder_sweep`` (18 tasks x 5 seeds x 3 trainings, about 6 minutes on
 one core, plus the grid: 990 trainings, about 25 minutes) or ``--grid results/lr_finder/grid.csv``
 to take the grid from a finished ``benchmarks.lr_finder`` run (same tasks, seeds and training, so
 the same numbers). ``--quick``: 2 seeds, three tasks, a decade grid. Writes ``runs.csv`` and
@@ -42,7 +42,7 @@ def choose(val_acc: list[float], val_loss: list[float], test: list[float]) -> tu
         >>> choose([0.90, 0.95, 0.95], [0.30, 0.20, 0.25], [0.91, 0.93, 0.99])
         (1, 0.93)
     """
-    i = max(range(len(val_acc)), key=lambda k: (val_acc[k], -val_loss[k]))
+    i = max(range(len(val_acc)), key=lambda k: (val_acc[k], -val_loss[k] if math.isfinite(val_loss[k]) else -math.inf))
     return i, test[i]
 
 

@@ -143,7 +143,7 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str
         callbacks.append(_build(cfg.schedule, "schedule"))
     if cfg.get("snapshot") is not None:
         callbacks.append(_build(cfg.snapshot, "snapshot"))
-    finder_cfg, finder_exit = None, False
+    finder_cfg, finder_exit, finder = None, False, None
     if cfg.get("lr_finder") is not None:
         finder_cfg = OmegaConf.to_container(cfg.lr_finder, resolve=True)
         finder_exit = bool(finder_cfg.pop("exit", False))
@@ -153,7 +153,8 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str
                 "hparams_search sweeper to optimise: drop lr_finder.exit=true or hparams_search."
             )
         if not finder_exit:
-            callbacks.append(_build(OmegaConf.create(finder_cfg), "lr_finder"))
+            finder = _build(OmegaConf.create(finder_cfg), "lr_finder")
+            callbacks.append(finder)
 
     # 2. Data, model, logger, Trainer.
     dm = _build(cfg.data, "data")
@@ -195,6 +196,8 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str
             raise ConfigError(f"{type(e).__name__}: {e}") from e
         raise
     metrics = _metrics(trainer.callback_metrics)
+    if finder is not None and finder.result is not None:  # None in the parent process of ddp_spawn
+        metrics["lr_finder/suggestion"] = float(finder.result.suggestion)  # the LR trained with: a sweep tabulates it
     if cfg.get("test", True):
         results = trainer.test(model, datamodule=dm, verbose=False)
         for r in results:

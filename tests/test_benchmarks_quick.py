@@ -186,6 +186,20 @@ def test_rule_search_multiplier_range_and_oracle_on_a_known_grid():
     name, c, gap, spread = lr_finder_rule_search.oracle({"wide": [0.01, 0.1], "tight": [0.02, 0.02]}, x, acc)
     assert name == "tight" and c * 0.02 == pytest.approx(0.1, rel=0.03) and gap == pytest.approx(0.0, abs=0.1)
     assert spread == 0.0
+    # Meeting the target comes first: on a flat top both shapes reach the best accuracy, but only "tight" keeps
+    # its picks within 0.3 decades; "wide" (0.35 decades) comes first and would win on the gap alone.
+    flat = np.array([80.0, 90.0, 90.0, 90.0, 60.0])
+    name, c, gap, spread = lr_finder_rule_search.oracle({"wide": [0.1, 0.1 * 10**0.35], "tight": [0.1, 0.1]}, x, flat)
+    assert (name, gap, spread) == ("tight", 0.0, 0.0)
+
+
+def test_rule_search_trained_runs_resume_from_their_csv(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(lr_finder_rule_search, "_train", lambda task, lr, seed, root: calls.append(lr) or 0.5 + lr)
+    picks = {"digits_sgd": [0.1, 0.2, 0.3, 0.4, 0.5]}
+    first = lr_finder_rule_search._trained(tmp_path / "runs.csv", picks)
+    again = lr_finder_rule_search._trained(tmp_path / "runs.csv", picks)
+    assert first == again == {"digits_sgd": pytest.approx([60.0, 70.0, 80.0, 90.0, 100.0])} and len(calls) == 5
 
 
 def test_sweep_keeps_the_best_validation_run_and_reports_its_test_accuracy():
@@ -199,11 +213,20 @@ def test_sweep_micro_run_on_digits(tmp_path):
     grid = tmp_path / "grid.csv"
     grid.write_text("task,lr,acc\ndigits_sgd,0.01,0.90\ndigits_sgd,0.1,0.97\n")
     rows = lr_finder_sweep.main(["--quick", "--tasks", "digits_sgd", "--grid", str(grid), "--out", str(tmp_path / "out")])
+    from lr_plugins.data import DigitsDataModule
+
+    dm = DigitsDataModule(batch_size=64, seed=0)
+    dm.setup("fit")
+    n_val, n_test = len(dm.val_dataloader().dataset), len(dm.test_dataloader().dataset)
+    assert n_val * 3 < n_test  # splits of different sizes, so a swapped split shows
     assert [r["seed"] for r in rows] == [0, 1]
     for r in rows:
         vals = [(r[f"val_x{s:g}"], -r[f"val_loss_x{s:g}"]) for s in lr_finder_sweep.SCALES]
         i = lr_finder_sweep.SCALES.index(r["chosen_scale"])
         assert vals[i] == max(vals) and r["test_acc"] == r[f"test_x{r['chosen_scale']:g}"]
         assert r["chosen_lr"] == pytest.approx(r["chosen_scale"] * r["basin"])
+        for s in lr_finder_sweep.SCALES:  # each accuracy is a count over its own split
+            assert r[f"val_x{s:g}"] * n_val == pytest.approx(round(r[f"val_x{s:g}"] * n_val), abs=1e-3)
+            assert r[f"test_x{s:g}"] * n_test == pytest.approx(round(r[f"test_x{s:g}"] * n_test), abs=1e-3)
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "| digits_sgd | 0.1 | 97.0 |" in summary and "The sweep: within 1 point of the grid best on" in summary

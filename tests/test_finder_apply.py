@@ -162,6 +162,16 @@ def test_scale_multiplies_the_applied_and_printed_pick_only(tmp_path, capsys):
     assert f"schedule.max_lr={float(f'{half.suggestion:.3g}'):g}" in printed
     labels = half.plot().axes[0].get_legend_handles_labels()[1]
     assert f"applied: basin x 0.5 = {half.suggestion:.3g}" in labels
+    # scale=1 (the default) says nothing about scaling
+    assert " x 1" not in plain.summary() and not [x for x in plain.plot().axes[0].get_legend_handles_labels()[1]
+                                                   if x.startswith("applied")]
+
+
+def test_scale_past_the_tested_range_warns(tmp_path):
+    finder = LRFinder(**RANGE, scale=1e3)
+    with pytest.warns(UserWarning, match=r"scale=1000 puts the applied LR .* above the largest LR the test reached"):
+        make_trainer(tmp_path, [finder], max_epochs=1).fit(Spy(), make_loader(n=32))
+    assert finder.result.suggestion > max(finder.result.lrs)
 
 
 def test_outputs_png_csv_tensorboard_and_override_line(tmp_path, capsys):
@@ -186,6 +196,7 @@ def test_outputs_png_csv_tensorboard_and_override_line(tmp_path, capsys):
     assert [e.step for e in acc.Scalars("lr_finder/lr")] == list(range(len(r.lrs)))
     assert "lr_finder/curve" in acc.Tags()["images"]
     assert acc.Scalars("lr_finder/suggestion_steepest")[0].value == pytest.approx(r.suggestions["steepest"], rel=1e-6)
+    assert acc.Scalars("lr_finder/suggestion")[0].value == pytest.approx(r.suggestion, rel=1e-6)
     printed = capsys.readouterr().out
     assert f"schedule.max_lr={float(f'{r.suggestion:.3g}'):g}" in printed
 

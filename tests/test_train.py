@@ -263,6 +263,18 @@ def test_lr_finder_scale_override_scales_the_pick(tmp_path, capsys):
     assert f"(basin {out['suggestions']['basin']:.4g} x 2)" in capsys.readouterr().out
 
 
+def test_lr_finder_scale_in_a_training_run_trains_with_the_scaled_pick(tmp_path, capsys):
+    from lr_plugins.train import train
+
+    cfg = _compose(["lr_finder=basin", "lr_finder.scale=0.5", "schedule=constant", "data=digits", "model=mlp",
+                    "trainer.max_epochs=1", "~logger", *FAST])
+    out = train(cfg, tmp_path)
+    applied = out["metrics"]["lr_finder/suggestion"]  # the LR trained with, for the sweep's summary table
+    assert out["history"]["lr"][0] == pytest.approx(applied, rel=1e-12)
+    basin = float(capsys.readouterr().out.split("(basin ")[1].split(" x 0.5")[0])
+    assert applied == pytest.approx(0.5 * basin, rel=5e-3)  # basin printed with 3 significant digits
+
+
 def test_lr_finder_exit_with_an_hparams_search_is_refused(tmp_path):
     from lr_plugins.train import ConfigError, train
 

@@ -163,6 +163,13 @@ class LRFinder(Callback):
             state.restore()
         seconds = time.perf_counter() - start
         found = suggest(np.array(curve.lrs), np.array(curve.losses), self.smoothing)
+        suggestion = self.scale * found.suggestions[self.suggestion]
+        if curve.lrs and suggestion > max(curve.lrs):
+            found.warnings.append(
+                f"scale={self.scale:g} puts the applied LR ({suggestion:.3g}) above the largest LR the test reached "
+                f"({max(curve.lrs):.3g}), where nothing was tested: lower scale, or raise max_lr if the test "
+                "stopped at max_lr."
+            )
         diagnostics = {
             "steps": curve.steps,
             "points": len(curve.lrs),
@@ -178,7 +185,7 @@ class LRFinder(Callback):
             losses=curve.losses,
             smoothed=found.smoothed.tolist(),
             ema=curve.ema,
-            suggestion=self.scale * found.suggestions[self.suggestion],
+            suggestion=suggestion,
             suggestions=found.suggestions,
             rule=self.suggestion,
             scale=self.scale,
@@ -217,6 +224,7 @@ class LRFinder(Callback):
                 exp.add_scalar("lr_finder/lr", lr, i)
                 exp.add_scalar("lr_finder/loss", loss, i)
                 exp.add_scalar("lr_finder/smoothed", sm, i)
+            exp.add_scalar("lr_finder/suggestion", result.suggestion, trainer.global_step)  # scaled: the LR applied
             for rule, value in result.suggestions.items():
                 exp.add_scalar(f"lr_finder/suggestion_{rule.replace('/', '_')}", value, trainer.global_step)
             exp.add_figure("lr_finder/curve", fig, trainer.global_step, close=False)
