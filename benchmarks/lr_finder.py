@@ -200,14 +200,19 @@ def train(task: str, lr: float, seed: int, root: str) -> float:
     return _TRAINED[key]
 
 
-def _train(task: str, lr: float, seed: int, root: str) -> float:
+def _fit(task: str, lr: float, seed: int, root: str):
+    """The task's model trained for its fixed budget with peak LR ``lr``: (model, datamodule, trainer)."""
     from lr_plugins import WarmupCosine
 
     model, dm = _setup(task, seed)
     trainer = make_trainer(TASKS[task]["epochs"], [WarmupCosine(max_lr=lr, warmup=0.5)], root, limit_val_batches=0)
     trainer.fit(model, datamodule=dm)
-    out = trainer.test(model, datamodule=dm, verbose=False)
-    return float(out[0]["test/acc"])
+    return model, dm, trainer
+
+
+def _train(task: str, lr: float, seed: int, root: str) -> float:
+    model, dm, trainer = _fit(task, lr, seed, root)
+    return float(trainer.test(model, datamodule=dm, verbose=False)[0]["test/acc"])
 
 
 def _decades(picks: list[float]) -> float:

@@ -55,11 +55,11 @@ Rule = Callable[[dict], float]
 
 def features(lrs, losses) -> dict[str, float]:
     """The curve's steepest point, minimum, ``peak`` pick and level crossings ``L<f>`` / ``R<f>``."""
-    from lr_plugins.finder.suggest import level_crossings, smooth, suggest
+    from lr_plugins.finder.suggest import level_crossings, suggest
 
     lrs, losses = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
-    s = smooth(losses)
-    picks = suggest(lrs, losses).suggestions
+    found = suggest(lrs, losses)
+    s, picks = found.smoothed, found.suggestions
     out = {"steepest": picks["steepest"], "peak": picks["peak"], "minimum": float(lrs[int(np.argmin(s))])}
     for f in (0.1, 0.2, 0.3, 0.4, 0.5):
         out[f"L{f}"], out[f"R{f}"] = level_crossings(lrs, s, f) if np.argmin(s) > 0 else (float(lrs[0]), float(lrs[0]))

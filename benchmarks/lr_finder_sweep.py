@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._common import base_parser, quiet, write_csv, write_text
-from benchmarks.lr_finder import RANGE, TASKS, _label, _setup, train
+from benchmarks._common import base_parser, make_trainer, quiet, write_csv, write_text
+from benchmarks.lr_finder import RANGE, TASKS, _fit, _label, _setup, train
 
 __all__ = ["SCALES", "choose", "main"]
 
@@ -48,12 +48,7 @@ def choose(val_acc: list[float], val_loss: list[float], test: list[float]) -> tu
 
 def _train_val(task: str, lr: float, seed: int, root: str) -> tuple[float, float, float]:
     """Validation accuracy and loss, and test accuracy, after the task's fixed budget at peak LR ``lr`` (as ``lr_finder._train``)."""
-    from benchmarks._common import make_trainer
-    from lr_plugins import WarmupCosine
-
-    model, dm = _setup(task, seed)
-    trainer = make_trainer(TASKS[task]["epochs"], [WarmupCosine(max_lr=lr, warmup=0.5)], root, limit_val_batches=0)
-    trainer.fit(model, datamodule=dm)
+    model, dm, trainer = _fit(task, lr, seed, root)
     val = make_trainer(1, [], root).validate(model, datamodule=dm, verbose=False)[0]
     test = trainer.test(model, datamodule=dm, verbose=False)[0]["test/acc"]
     return float(val["val/acc"]), float(val["val/loss"]), float(test)

@@ -170,8 +170,7 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str
 
         kwargs = {k: v for k, v in finder_cfg.items() if k != "_target_"}
         result = find_lr(model, datamodule=dm, trainer_kwargs=trainer_kwargs, **kwargs)
-        how = result.rule if result.scale == 1.0 else f"{result.rule} {result.suggestions[result.rule]:.4g} x {result.scale:g}"
-        print(f"LR finder suggestion: {result.suggestion:.4g} ({how})")
+        print(f"LR finder suggestion: {result.suggestion:.4g} ({result.how(digits=4)})")
         print(f"Train with it:  lr-train schedule.max_lr={result.suggestion:.4g}")
         # The picks as metrics: a sweep (-m ... lr_finder.exit=true) summarises them per job.
         picks = {"lr_finder/suggestion": result.suggestion, **{f"lr_finder/{k}": v for k, v in result.suggestions.items()}}

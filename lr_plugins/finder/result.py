@@ -57,12 +57,15 @@ class LRFinderResult:
         """The Hydra override that reuses the pick: ``schedule.max_lr=<pick>`` (3 significant digits)."""
         return f"schedule.max_lr={float(f'{self.suggestion:.3g}'):g}"
 
+    def how(self, digits: int = 3) -> str:
+        """How ``suggestion`` was made: the rule, and with a scale the rule's LR times it (``"basin 0.0746 x 2"``)."""
+        return self.rule if self.scale == 1.0 else f"{self.rule} {self.suggestions[self.rule]:.{digits}g} x {self.scale:g}"
+
     def summary(self) -> str:
         """One line: the pick, the rule, the other rules and the override."""
         others = ", ".join(f"{k} {v:.3g}" for k, v in self.suggestions.items() if k != self.rule)
-        rule = self.rule if self.scale == 1.0 else f"{self.rule} {self.suggestions[self.rule]:.3g} x {self.scale:g}"
         return (
-            f"LRFinder: suggested lr {self.suggestion:.3g} ({rule}; {others}; {len(self.lrs)} points, "
+            f"LRFinder: suggested lr {self.suggestion:.3g} ({self.how()}; {others}; {len(self.lrs)} points, "
             f"{self.stop_reason}). Reuse it with: {self.override()}"
         )
 
