@@ -68,8 +68,8 @@ def run_one(config: str, epochs: int, trace_dir: Path, seed: int = 0) -> dict:
     import lightning.pytorch as L
     import torch
 
-    from lr_plugins.data import MNIST1DDataModule
-    from lr_plugins.models import CNN1D, Classifier
+    from lr_plugins.app.data import MNIST1DDataModule
+    from lr_plugins.app.models import CNN1D, Classifier
 
     processes, threads, batch = CONFIGS[config]
     torch.set_num_threads(threads or 1)

@@ -141,8 +141,8 @@ def rule_picks(lrs, losses) -> dict[str, float]:
 def _setup(task: str, seed: int):
     import torch
 
-    from lr_plugins.data import DigitsDataModule, MNIST1DDataModule
-    from lr_plugins.models import CNN1D, MLP, Classifier
+    from lr_plugins.app.data import DigitsDataModule, MNIST1DDataModule
+    from lr_plugins.app.models import CNN1D, MLP, Classifier
 
     spec = TASKS[task]
     torch.manual_seed(seed)

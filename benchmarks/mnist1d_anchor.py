@@ -75,7 +75,7 @@ def run_one(config: str, seed: int, runs: Path, extra: list[str] = (), threads: 
     overrides = [*CONFIGS[config][0], *extra]
     run_dir = runs / f"{'default' if not overrides else '_'.join(o.replace('=', '-') for o in overrides)}_seed{seed}"
     shutil.rmtree(run_dir, ignore_errors=True)
-    cmd = [sys.executable, "-m", "lr_plugins.train", *overrides, f"seed={seed}", f"hydra.run.dir={run_dir}",
+    cmd = [sys.executable, "-m", "lr_plugins.app.train", *overrides, f"seed={seed}", f"hydra.run.dir={run_dir}",
            "trainer.enable_progress_bar=false"]
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     if threads is not None:

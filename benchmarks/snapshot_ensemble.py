@@ -36,7 +36,7 @@ MODELS = {
 
 
 def _net(model: str):
-    from lr_plugins.models import CNN1D, MLP
+    from lr_plugins.app.models import CNN1D, MLP
 
     return MLP(in_features=40, hidden=128, depth=2) if model == "mlp" else CNN1D(channels=8, blocks=2)
 
@@ -46,8 +46,8 @@ def run_one(model: str, cycles: int, seed: int) -> dict:
     import lightning.pytorch as L
 
     from lr_plugins import SGDR, SnapshotEnsemble, WarmupCosine
-    from lr_plugins.data import MNIST1DDataModule
-    from lr_plugins.models import Classifier
+    from lr_plugins.app.data import MNIST1DDataModule
+    from lr_plugins.app.models import Classifier
     from lr_plugins.snapshot import evaluate_ensemble, load_snapshot
 
     epochs = MODELS[model]["epochs"]

@@ -102,8 +102,8 @@ def run_one(schedule: str, seed: int, epochs: int, channels: int, blocks: int) -
     """Train one run; returns its row, the validation accuracy of every epoch and the LR of every step."""
     import lightning.pytorch as L
 
-    from lr_plugins.data import MNIST1DDataModule
-    from lr_plugins.models import CNN1D, Classifier
+    from lr_plugins.app.data import MNIST1DDataModule
+    from lr_plugins.app.models import CNN1D, Classifier
 
     L.seed_everything(seed, verbose=False)
     module = Classifier(CNN1D(channels=channels, blocks=blocks), lr=PEAK_LR, momentum=0.9, weight_decay=5e-4)

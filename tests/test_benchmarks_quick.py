@@ -213,7 +213,7 @@ def test_sweep_micro_run_on_digits(tmp_path):
     grid = tmp_path / "grid.csv"
     grid.write_text("task,lr,acc\ndigits_sgd,0.01,0.90\ndigits_sgd,0.1,0.97\n")
     rows = lr_finder_sweep.main(["--quick", "--tasks", "digits_sgd", "--grid", str(grid), "--out", str(tmp_path / "out")])
-    from lr_plugins.data import DigitsDataModule
+    from lr_plugins.app.data import DigitsDataModule
 
     dm = DigitsDataModule(batch_size=64, seed=0)
     dm.setup("fit")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lr_plugins.data import DigitsDataModule, MNIST1DDataModule, load_mnist1d
+from lr_plugins.app.data import DigitsDataModule, MNIST1DDataModule, load_mnist1d
 
 
 def test_mnist1d_matches_the_paper_defaults():

@@ -37,7 +37,7 @@ def test_ddp_spawn_trainers_of_the_test_suite_get_it(tmp_path):
 def test_lr_train_adds_it_for_spawned_workers_only(tmp_path, monkeypatch):
     import lightning.pytorch as L
 
-    from lr_plugins import train as train_module
+    from lr_plugins.app import train as train_module
 
     seen = []
 

@@ -68,7 +68,7 @@ def wheel_env(tmp_path_factory):
 def test_wheel_ships_configs(wheel_env):
     site = wheel_env["site"]
     assert (site / "lr_plugins" / "conf" / "schedule" / "sgdr.yaml").is_file()
-    assert (site / "lr_plugins" / "_app_conf" / "lr_train.yaml").is_file()
+    assert (site / "lr_plugins" / "app" / "_conf" / "lr_train.yaml").is_file()
     assert (site / "hydra_plugins" / "lr_plugins_searchpath" / "lr_plugins_searchpath.py").is_file()
 
 

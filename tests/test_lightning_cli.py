@@ -16,14 +16,14 @@ from conftest import LRRecorder  # noqa: E402
 CONFIG = """
 seed_everything: 0
 model:
-  class_path: lr_plugins.models.Classifier
+  class_path: lr_plugins.app.models.Classifier
   init_args:
     net:
-      class_path: lr_plugins.models.MLP
+      class_path: lr_plugins.app.models.MLP
       init_args: {{in_features: 64, hidden: 32}}
     lr: 0.05
 data:
-  class_path: lr_plugins.data.DigitsDataModule
+  class_path: lr_plugins.app.data.DigitsDataModule
   init_args: {{batch_size: 64}}
 trainer:
   max_epochs: 3

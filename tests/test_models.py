@@ -6,8 +6,8 @@ import lightning.pytorch as L
 import pytest
 import torch
 
-from lr_plugins.data import DigitsDataModule
-from lr_plugins.models import CNN1D, MLP, Classifier
+from lr_plugins.app.data import DigitsDataModule
+from lr_plugins.app.models import CNN1D, MLP, Classifier
 
 
 def test_shapes():

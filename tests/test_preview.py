@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from lr_plugins.preview import compose_config, main, plan, text_plot
+from lr_plugins.app.preview import compose_config, main, plan, text_plot
 
 
 def test_plan_sgdr_50_epochs_matches_the_formula():
@@ -32,7 +32,7 @@ def test_plan_follows_data_ddp_and_accumulation():
 
 def test_lr_preview_command_writes_png_and_terminal_plot(tmp_path):
     env = dict(os.environ, MPLBACKEND="Agg")
-    cmd = [sys.executable, "-m", "lr_plugins.preview", "schedule=sgdr", "trainer.max_epochs=50", "--out", "sgdr.png"]
+    cmd = [sys.executable, "-m", "lr_plugins.app.preview", "schedule=sgdr", "trainer.max_epochs=50", "--out", "sgdr.png"]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "sgdr.png").stat().st_size > 5_000

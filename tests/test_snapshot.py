@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import lr_plugins.snapshot.store as store
 from lr_plugins import SGDR, CyclicLR, SnapshotEnsemble, WarmupCosine
-from lr_plugins.models import Classifier
+from lr_plugins.app.models import Classifier
 from lr_plugins.snapshot import load_ensemble, list_snapshots
 
 

@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 import lr_plugins
-from lr_plugins.train import config_dir
+from lr_plugins.app.train import config_dir
 
 SCHEDULE_DIR = Path(lr_plugins.__file__).parent / "conf" / "schedule"
 OPTIONS = sorted(p.stem for p in SCHEDULE_DIR.glob("*.yaml"))
@@ -41,7 +41,7 @@ def _compose(overrides: list[str]):
 
 def lr_train(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONWARNINGS="ignore")
-    cmd = [sys.executable, "-m", "lr_plugins.train", *args]
+    cmd = [sys.executable, "-m", "lr_plugins.app.train", *args]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -89,8 +89,8 @@ def test_shared_keys_sweep_across_every_option():
 def test_default_config_is_mnist1d_cnn_sgd_warmup_cosine():
     cfg = _compose([])
     assert cfg.schedule._target_ == "lr_plugins.WarmupCosine"
-    assert cfg.data._target_ == "lr_plugins.data.MNIST1DDataModule"
-    assert cfg.model.net._target_ == "lr_plugins.models.CNN1D" and cfg.model.optimizer == "sgd"
+    assert cfg.data._target_ == "lr_plugins.app.data.MNIST1DDataModule"
+    assert cfg.model.net._target_ == "lr_plugins.app.models.CNN1D" and cfg.model.optimizer == "sgd"
     assert cfg.trainer.accelerator == "cpu" and cfg.trainer.devices == 1
     assert cfg.get("lr_finder") is None and cfg.get("snapshot") is None
 
@@ -103,7 +103,7 @@ def test_trainer_options():
 
 
 def test_mlp_takes_its_input_size_from_the_data(tmp_path):
-    from lr_plugins.train import train
+    from lr_plugins.app.train import train
 
     cfg = _compose(["model=mlp", "data=digits", "schedule=constant", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
                     "trainer.limit_val_batches=1", "test=false", "~logger", *FAST])
@@ -243,7 +243,7 @@ def test_warmup_longer_than_training_is_refused_at_fit_start(tmp_path):
 @pytest.mark.parametrize("rule", ["steepest", "peak", "basin"])
 def test_lr_finder_exit_prints_the_pick_and_trains_nothing(tmp_path, capsys, rule):
     pytest.importorskip("lr_plugins.finder")
-    from lr_plugins.train import train
+    from lr_plugins.app.train import train
 
     cfg = _compose([f"lr_finder={rule}", "lr_finder.exit=true", "data=digits", "model=mlp", *FAST])
     assert cfg.lr_finder.suggestion == rule
@@ -255,7 +255,7 @@ def test_lr_finder_exit_prints_the_pick_and_trains_nothing(tmp_path, capsys, rul
 
 
 def test_lr_finder_scale_override_scales_the_pick(tmp_path, capsys):
-    from lr_plugins.train import train
+    from lr_plugins.app.train import train
 
     cfg = _compose(["lr_finder=basin", "lr_finder.scale=2", "lr_finder.exit=true", "data=digits", "model=mlp", *FAST])
     out = train(cfg, tmp_path)
@@ -264,7 +264,7 @@ def test_lr_finder_scale_override_scales_the_pick(tmp_path, capsys):
 
 
 def test_lr_finder_scale_in_a_training_run_trains_with_the_scaled_pick(tmp_path, capsys):
-    from lr_plugins.train import train
+    from lr_plugins.app.train import train
 
     cfg = _compose(["lr_finder=basin", "lr_finder.scale=0.5", "schedule=constant", "data=digits", "model=mlp",
                     "trainer.max_epochs=1", "~logger", *FAST])
@@ -276,7 +276,7 @@ def test_lr_finder_scale_in_a_training_run_trains_with_the_scaled_pick(tmp_path,
 
 
 def test_lr_finder_exit_with_an_hparams_search_is_refused(tmp_path):
-    from lr_plugins.train import ConfigError, train
+    from lr_plugins.app.train import ConfigError, train
 
     cfg = _compose(["lr_finder=steepest", "lr_finder.exit=true", "+optimized_metric=val/acc", "data=digits", *FAST])
     with pytest.raises(ConfigError, match="lr_finder.exit=true trains nothing.*'val/acc'"):
@@ -303,7 +303,7 @@ def test_lr_finder_exit_sweep_writes_the_picks_and_a_summary(tmp_path):
 
 def test_lr_finder_and_snapshot_callbacks_in_one_run(tmp_path, capsys):
     pytest.importorskip("lr_plugins.finder")
-    from lr_plugins.train import train
+    from lr_plugins.app.train import train
 
     cfg = _compose(["lr_finder=steepest", "schedule=sgdr", "schedule.cycle_length=1", "snapshot=ensemble",
                     "data=digits", "model=mlp", "trainer.max_epochs=2", "~logger", *FAST])

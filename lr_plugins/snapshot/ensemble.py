@@ -11,7 +11,7 @@ probability, or the MSE for regression) and in plain PyTorch.
 
 Example:
     >>> from lr_plugins.snapshot import load_ensemble
-    >>> from lr_plugins.models import CNN1D, Classifier
+    >>> from lr_plugins.app.models import CNN1D, Classifier
     >>> ens = load_ensemble("lightning_logs/version_0/snapshots", Classifier(CNN1D()))  # doctest: +SKIP
     >>> probs = ens(x)  # doctest: +SKIP
 """

@@ -1,6 +1,6 @@
 """Sweep summary: one table and one plot for all jobs of an ``lr-train -m`` multirun.
 
-Every finished job writes ``result.json`` into its folder (``lr_plugins.train``). At the end of
+Every finished job writes ``result.json`` into its folder (``lr_plugins.app.train``). At the end of
 the multirun, :class:`SweepSummary` (a Hydra callback listed in ``conf/lr_train.yaml``) reads
 them and writes into the sweep folder:
 
@@ -12,7 +12,7 @@ them and writes into the sweep folder:
 and prints the table. :func:`summarize` does the same for any folder, without Hydra.
 
 Example:
-    >>> from lr_plugins.summary import summarize
+    >>> from lr_plugins.app.summary import summarize
     >>> rows = summarize("multirun/2026-01-01/12-00-00-000000")  # doctest: +SKIP
 """
 

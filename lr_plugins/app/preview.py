@@ -34,7 +34,7 @@ def compose_config(overrides: list[str]) -> DictConfig:
     """The ``lr-train`` config with ``overrides`` applied (Hydra's compose API)."""
     from hydra import compose, initialize_config_dir
 
-    from lr_plugins.train import config_dir
+    from lr_plugins.app.train import config_dir
 
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3", job_name="lr_preview"):
         return compose(config_name="lr_train", overrides=overrides)
@@ -48,7 +48,7 @@ def _world_size(trainer_cfg: DictConfig) -> int:
 
 def plan(cfg: DictConfig) -> dict[str, Any]:
     """Steps per epoch, total steps, the schedule object and its LR (and momentum) per step."""
-    from lr_plugins.train import _build
+    from lr_plugins.app.train import _build
 
     dm = _build(cfg.data, "data")
     dm.setup("fit")
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="PNG path (default: lr_preview_<schedule>.png)")
     parser.add_argument("--no-terminal", action="store_true", help="do not draw in the terminal")
     args = parser.parse_args(argv)
-    from lr_plugins.train import ConfigError
+    from lr_plugins.app.train import ConfigError
 
     try:
         cfg = compose_config(args.overrides)

@@ -1,0 +1,257 @@
+"""``lr-train``: the Hydra app that trains a model with an lr-plugins schedule.
+
+Config groups (``lr-train --help`` lists the options): ``schedule`` (warmup_cosine, sgdr, clr,
+onecycle, step, exponential, inverse_time, constant), ``model`` (cnn, mlp), ``data`` (mnist1d,
+digits), ``trainer`` (cpu, ddp, gpu, ddp_gpu), ``logger`` (tensorboard), ``lr_finder`` and
+``snapshot`` (off by default), ``hparams_search`` (optuna). The primary config is the top-level
+``conf/lr_train.yaml`` (shipped in the wheel as ``lr_plugins/app/_conf``).
+
+A run: build every object from the config (bad values fail here, before any training step),
+fit, test, print the final ``val/*`` and ``test/*`` metrics, and write ``result.json`` into the
+run folder as the very last thing: a folder without it is not a finished run. A multirun's
+:class:`lr_plugins.app.summary.SweepSummary` callback reads those files.
+
+Example:
+    $ lr-train schedule=sgdr schedule.cycle_length=4 trainer.max_epochs=12
+    $ lr-train -m schedule=warmup_cosine,sgdr schedule.max_lr=0.1,0.05
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from lr_plugins._atomic import write_json
+
+__all__ = ["main", "train", "config_dir", "ConfigError", "RESULT_FILE"]
+
+RESULT_FILE = "result.json"
+_HISTORY_FILE = "history.json"
+
+
+def config_dir() -> str:
+    """The primary config folder: ``conf/`` of a source checkout, else the wheel's copy."""
+    here = Path(__file__).resolve().parent
+    candidates = (here / "_conf", here.parents[1] / "conf")
+    for candidate in candidates:
+        if (candidate / "lr_train.yaml").is_file():
+            return str(candidate)
+    raise FileNotFoundError(f"lr_train.yaml not found in {' or '.join(map(str, candidates))}")
+
+
+class ConfigError(Exception):
+    """A config value that cannot be used; raised before any training step."""
+
+
+# ---------------------------------------------------------------------- building from the config
+def _allowed_keys(target: Any) -> list[str]:
+    names: list[str] = []
+    for cls in getattr(target, "__mro__", [target]):
+        init = vars(cls).get("__init__") if isinstance(cls, type) else cls
+        if init is None or cls is object:
+            continue
+        for p in inspect.signature(init).parameters.values():
+            if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name not in names:
+                names.append(p.name)
+    return names
+
+
+def _build(node: Any, key: str, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate(node)``; any failure becomes a :class:`ConfigError` naming ``key``."""
+    from hydra.utils import get_object, instantiate
+
+    try:
+        return instantiate(node, **kwargs)
+    except Exception as e:  # noqa: BLE001 - re-raised with the config key and the allowed keys
+        cause = e.__cause__ or e
+        msg = f"{key}: {type(cause).__name__}: {cause}"
+        target = node.get("_target_") if isinstance(node, DictConfig) else None
+        if "unexpected keyword argument" in str(cause) and target:
+            try:
+                msg += f"\n  allowed keys of {key} ({target}): {', '.join(_allowed_keys(get_object(target)))}"
+            except Exception:  # noqa: BLE001
+                pass
+        raise ConfigError(msg) from e
+
+
+def _fill_in_features(model_cfg: DictConfig, dm: Any) -> None:
+    """``model.net.in_features: null`` means: the flattened input size of the data."""
+    net = model_cfg.get("net")
+    if isinstance(net, DictConfig) and "in_features" in net and net.in_features is None:
+        net.in_features = int(math.prod(dm.input_shape))
+
+
+def _check_trainer_keys(kwargs: dict[str, Any]) -> None:
+    import lightning.pytorch as L
+
+    allowed = set(_allowed_keys(L.Trainer)) - {"callbacks", "logger"}
+    unknown = sorted(set(kwargs) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"trainer: unknown key(s) {', '.join('trainer.' + k for k in unknown)}; allowed keys are the "
+            f"arguments of lightning.pytorch.Trainer: {', '.join(sorted(allowed))}"
+        )
+
+
+def _metrics(source: Any, prefixes: tuple[str, ...] = ("val/", "test/")) -> dict[str, float]:
+    out = {}
+    for k, v in dict(source).items():
+        if k.startswith(prefixes):
+            out[k] = float(v)
+    return out
+
+
+def _remove_unfinished(run_dir: Path) -> None:
+    """Delete a run folder that holds nothing but what Hydra and a failed start wrote, and the
+    date folders above it (``outputs/<date>/``, ``outputs/``) that it leaves empty."""
+    cwd = Path.cwd().resolve()
+    run_dir = run_dir.resolve()
+    if run_dir.is_dir() and not (run_dir / RESULT_FILE).exists() and run_dir != cwd:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        for parent in list(run_dir.parents)[:2]:
+            if parent == cwd or cwd not in parent.parents or any(parent.iterdir()):
+                break
+            parent.rmdir()
+
+
+# ---------------------------------------------------------------------- the app
+def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Build everything from ``cfg``, fit, test, and return ``{"metrics", "run_dir", ...}``.
+
+    Raises:
+        ConfigError: a config value that cannot be used (before any training step).
+    """
+    import lightning.pytorch as L
+
+    start = time.perf_counter()
+    run_dir = Path(run_dir if run_dir is not None else os.getcwd())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    # 1. Callbacks from the config: schedule, snapshot, LR finder (cheap; validate their values).
+    callbacks: list[Any] = []
+    if cfg.get("schedule") is not None:
+        callbacks.append(_build(cfg.schedule, "schedule"))
+    if cfg.get("snapshot") is not None:
+        callbacks.append(_build(cfg.snapshot, "snapshot"))
+    finder_cfg, finder_exit, finder = None, False, None
+    if cfg.get("lr_finder") is not None:
+        finder_cfg = OmegaConf.to_container(cfg.lr_finder, resolve=True)
+        finder_exit = bool(finder_cfg.pop("exit", False))
+        if finder_exit and cfg.get("optimized_metric"):
+            raise ConfigError(
+                f"lr_finder.exit=true trains nothing, so there is no {cfg.optimized_metric!r} for the "
+                "hparams_search sweeper to optimise: drop lr_finder.exit=true or hparams_search."
+            )
+        if not finder_exit:
+            finder = _build(OmegaConf.create(finder_cfg), "lr_finder")
+            callbacks.append(finder)
+
+    # 2. Data, model, logger, Trainer.
+    dm = _build(cfg.data, "data")
+    model_cfg = cfg.model.copy()
+    _fill_in_features(model_cfg, dm)
+    model = _build(model_cfg, "model")
+    trainer_kwargs: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)
+    _check_trainer_keys(trainer_kwargs)
+    trainer_kwargs.setdefault("default_root_dir", str(run_dir))
+
+    if finder_exit:
+        from lr_plugins.finder import find_lr
+
+        kwargs = {k: v for k, v in finder_cfg.items() if k != "_target_"}
+        result = find_lr(model, datamodule=dm, trainer_kwargs=trainer_kwargs, **kwargs)
+        print(f"LR finder suggestion: {result.suggestion:.4g} ({result.how(digits=4)})")
+        print(f"Train with it:  lr-train schedule.max_lr={result.suggestion:.4g}")
+        # The picks as metrics: a sweep (-m ... lr_finder.exit=true) summarises them per job.
+        picks = {"lr_finder/suggestion": result.suggestion, **{f"lr_finder/{k}": v for k, v in result.suggestions.items()}}
+        return {"metrics": {k: float(v) for k, v in picks.items()}, "run_dir": str(run_dir),
+                "suggestion": result.suggestion, "suggestions": dict(result.suggestions),
+                "wall_s": time.perf_counter() - start}
+
+    logger = _build(cfg.logger, "logger") if cfg.get("logger") is not None else False
+    from lr_plugins.distributed import with_clean_exit
+    from lr_plugins.app.history import RunHistory
+
+    history_path = run_dir / _HISTORY_FILE
+    callbacks = with_clean_exit([*callbacks, RunHistory(history_path)], trainer_kwargs.get("strategy"))
+    try:
+        trainer = L.Trainer(**trainer_kwargs, callbacks=callbacks, logger=logger)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"trainer: {type(e).__name__}: {e}") from e
+    try:
+        trainer.fit(model, datamodule=dm)
+    except (TypeError, ValueError) as e:
+        if trainer.global_step == 0:  # refused at fit start (e.g. warmup longer than training)
+            raise ConfigError(f"{type(e).__name__}: {e}") from e
+        raise
+    metrics = _metrics(trainer.callback_metrics)
+    if finder is not None and finder.result is not None:  # None in the parent process of ddp_spawn
+        metrics["lr_finder/suggestion"] = float(finder.result.suggestion)  # the LR trained with: a sweep tabulates it
+    if cfg.get("test", True):
+        results = trainer.test(model, datamodule=dm, verbose=False)
+        for r in results:
+            metrics.update(_metrics(r, ("test/",)))
+    history = json.loads(history_path.read_text()) if history_path.exists() else {}
+    log_dir = getattr(logger, "log_dir", None) if logger else None
+    return {
+        "metrics": dict(sorted(metrics.items())),
+        "run_dir": str(run_dir),
+        "log_dir": os.path.normpath(log_dir) if log_dir else None,
+        "history": history,
+        "wall_s": time.perf_counter() - start,
+    }
+
+
+def _overrides() -> list[str]:
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task)
+
+
+def _print_report(out: dict[str, Any]) -> None:
+    from lr_plugins.app.summary import format_metric
+
+    metrics = out["metrics"]
+    if metrics:
+        width = max(len(k) for k in metrics)
+        print("\nFinal metrics:")
+        for k, v in metrics.items():
+            print(f"  {k:<{width}}  {format_metric(k, v)}")
+    print(f"Run folder: {out['run_dir']}")
+    if out.get("log_dir"):
+        print(f"TensorBoard: tensorboard --logdir {out['log_dir']}")
+
+
+@hydra.main(config_path=config_dir(), config_name="lr_train", version_base="1.3")
+def main(cfg: DictConfig) -> float | None:
+    """The ``lr-train`` entry point; returns ``cfg.optimized_metric`` for sweepers (Optuna)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        out = train(cfg, run_dir)
+    except ConfigError as e:
+        print(f"lr-train: invalid config, nothing was trained.\n  {e}", file=sys.stderr)
+        _remove_unfinished(run_dir)
+        raise SystemExit(2) from None
+    _print_report(out)
+    write_json(run_dir / RESULT_FILE, {"overrides": _overrides(), **out})  # last: marks the run finished
+    if "suggestion" in out:  # lr_finder.exit=true: nothing was trained, nothing to optimise
+        return None
+    key = OmegaConf.select(cfg, "optimized_metric", default=None)
+    return out["metrics"].get(key) if key else None
+
+
+if __name__ == "__main__":
+    main()
