@@ -9,7 +9,7 @@ import pytest
 import lr_plugins
 from lr_plugins.callback import ScheduleCallback
 from lr_plugins.schedules import CURVES, SMITH_FLOOR, Curve, CyclicCurve
-from tests.conftest import LRRecorder, TinyModule, make_loader, make_trainer
+from conftest import LRRecorder, TinyModule, make_loader, make_trainer
 
 #: The smallest valid arguments of each schedule that has required ones.
 OWN = {"SGDR": {"cycle_length": 2}, "CyclicLR": {"step_size": 2}, "StepDecay": {"step_size": 2},
