@@ -3,27 +3,40 @@
 :class:`ScheduleCallback` turns a pure curve (:mod:`lr_plugins.schedules`) into a callback:
 
 * at fit start it reads the optimizer steps per epoch (gradient accumulation counted) and the
-  total steps from the Trainer, checks everything that depends on them, and records each param
-  group's configured LR;
+  total steps from the Trainer, checks everything that depends on them, records each param
+  group's configured LR and, with ``replace_schedulers=True``, takes over from the schedulers
+  ``configure_optimizers`` returned (:mod:`lr_plugins.takeover`);
 * it writes the LR of optimizer step ``k`` into every param group of every optimizer before
   step ``k`` runs (right after step ``k - 1``, and at train start for the first step or a resume),
   so whatever reads the optimizer (LearningRateMonitor, the module) sees the LR that is used;
-* it logs that LR (and the cycled momentum) at step ``k`` with LearningRateMonitor's tag names;
-* its checkpoint state lets a resumed run warn when the schedule was changed.
+* it logs the LR and momentum of every group exactly as
+  ``LearningRateMonitor(logging_interval="step", log_momentum=True)`` would
+  (:mod:`lr_plugins.lr_logging`): same tags, same steps under any ``log_every_n_steps``;
+* its checkpoint state (:mod:`lr_plugins.schedule_state`) lets a resumed run warn when the
+  schedule was changed.
 
 Group ``i`` of an optimizer gets ``lr(step; peak) * lr_i / lr_0``, with ``peak = max_lr`` or,
 when ``max_lr`` is None, that optimizer's configured ``lr_0``: every group keeps its ratio.
+
+Example:
+    >>> from lr_plugins import SGDR
+    >>> SGDR(max_lr=0.1, cycle_length=2, replace_schedulers=True, log_lr=False)  # doctest: +NORMALIZE_WHITESPACE
+    SGDR(cycle_length=2.0, cycle_mult=1.0, cycle_decay=1.0, max_lr=0.1, min_lr=0.0, warmup=0.0,
+    warmup_start_lr=0.0, unit='epoch', replace_schedulers=True, log_lr=False)
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
+from lr_plugins._validation import check_bool
+from lr_plugins.lr_logging import LRLog, lr_tags, momentum_tags, monitor_logs, should_log
+from lr_plugins.schedule_state import STATE_KEY, check_state
 from lr_plugins.schedules import (
     ConstantCurve,
     Curve,
@@ -35,6 +48,7 @@ from lr_plugins.schedules import (
     StepDecayCurve,
     WarmupCosineCurve,
 )
+from lr_plugins.takeover import take_over_schedulers
 
 __all__ = [
     "ScheduleCallback",
@@ -47,8 +61,13 @@ __all__ = [
     "InverseTimeDecay",
     "Constant",
     "lr_tags",
+    "momentum_tags",
     "steps_per_epoch",
 ]
+
+#: The callback's own arguments (not part of the curve): left out of the checkpoint's schedule
+#: config, so switching them on resume does not count as a changed schedule.
+OPTIONS = {"replace_schedulers": False, "log_lr": True}
 
 
 def steps_per_epoch(trainer: pl.Trainer) -> float:
@@ -70,42 +89,42 @@ def total_steps(trainer: pl.Trainer) -> float:
     return math.inf if total is None or total < 0 else float(total)
 
 
-def lr_tags(optimizers: list[Any], prefix: str = "lr") -> list[list[str]]:
-    """Logger tags per optimizer and param group, as Lightning's LearningRateMonitor names them.
-
-    ``lr-SGD``; ``lr-SGD/pg1``, ``lr-SGD/pg2`` (or the group's ``name``) with several groups;
-    ``lr-SGD-1`` for a second optimizer of the same class. ``prefix="momentum"`` gives the
-    momentum tags (``momentum-SGD``).
-
-    Example:
-        >>> import torch
-        >>> opt = torch.optim.SGD([{"params": [torch.zeros(1)]}, {"params": [torch.zeros(1)]}], lr=0.1)
-        >>> lr_tags([opt])
-        [['lr-SGD/pg1', 'lr-SGD/pg2']]
-    """
-    seen: dict[type, int] = {}
-    tags = []
-    for opt in optimizers:
-        cls = type(opt)
-        seen[cls] = seen.get(cls, 0) + 1
-        name = f"{prefix}-{cls.__name__}" + (f"-{seen[cls] - 1}" if seen[cls] > 1 else "")
-        groups = opt.param_groups
-        if len(groups) > 1:
-            tags.append([f"{name}/{g.get('name', f'pg{i + 1}')}" for i, g in enumerate(groups)])
-        else:
-            tags.append([f"{name}/{groups[0]['name']}" if "name" in groups[0] else name])
-    return tags
-
-
 class ScheduleCallback(Callback):
     """Mixin that runs a :class:`~lr_plugins.schedules.Curve` inside a Lightning Trainer.
 
-    The public schedule classes (``SGDR``, ``WarmupCosine``, ...) combine this with their curve;
-    use them rather than this class.
+    The public schedule classes (``SGDR``, ``WarmupCosine``, ...) combine this with their curve
+    (``class SGDR(ScheduleCallback, SGDRCurve)``); use them rather than this class. Its keyword
+    arguments come on top of the curve's:
+
+    Args:
+        replace_schedulers: Let the schedule take over from LR schedulers that the module's
+            ``configure_optimizers`` returns (they are removed at fit start with a warning that
+            names them, as ``StochasticWeightAveraging`` does). ``False``: such a module is refused.
+        log_lr: Log the LR and momentum of every param group as
+            ``LearningRateMonitor(logging_interval="step", log_momentum=True)`` does. Tags that a
+            LearningRateMonitor among the callbacks already logs are left to it.
+        **curve_args: The curve's own arguments (``max_lr``, ``warmup``, ...).
     """
 
     _loaded_state: dict[str, Any] | None = None
     _plan: list[tuple[list[dict], list[float], float, bool]] | None = None
+
+    def __init__(self, *, replace_schedulers: bool = False, log_lr: bool = True, **curve_args: Any) -> None:
+        self.replace_schedulers = check_bool("replace_schedulers", replace_schedulers)
+        self.log_lr = check_bool("log_lr", log_lr)
+        super().__init__(**curve_args)
+
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments: the curve's, then ``replace_schedulers`` and ``log_lr``."""
+        cfg = super().config()  # type: ignore[misc]
+        options = {k: cfg.pop(k) for k in OPTIONS if k in cfg}
+        return {**cfg, **options}
+
+    def __repr__(self) -> str:
+        cfg = self.config()
+        cls = cfg.pop("class")
+        args = {k: v for k, v in cfg.items() if not (k in OPTIONS and v == OPTIONS[k])}
+        return f"{cls}(" + ", ".join(f"{k}={v!r}" for k, v in args.items()) + ")"
 
     @property
     def fit_steps_per_epoch(self) -> float:
@@ -121,24 +140,18 @@ class ScheduleCallback(Callback):
     #: key for every schedule class, so a resume with another schedule is noticed. It is written by
     #: ``on_save_checkpoint`` rather than ``state_dict`` so that two schedule callbacks reach our
     #: own check at fit start (with its advice) instead of Lightning's duplicate-state error.
-    STATE_KEY = "lr_plugins.schedule"
+    STATE_KEY = STATE_KEY
 
     # ------------------------------------------------------------------ fit start: checks
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         assert isinstance(self, Curve)
-        if trainer.lr_scheduler_configs:
-            sched = type(trainer.lr_scheduler_configs[0].scheduler).__name__
-            raise ValueError(
-                f"{type(self).__name__} sets the LR, but configure_optimizers also returns an LR scheduler "
-                f"({sched}): two things would fight over the LR. Return only the optimizer from "
-                f"configure_optimizers, or remove {type(self).__name__} from the Trainer's callbacks."
-            )
         schedules = [type(c).__name__ for c in trainer.callbacks if isinstance(c, ScheduleCallback)]
         if len(schedules) > 1:
             raise ValueError(
                 f"The Trainer has {len(schedules)} LR schedule callbacks ({', '.join(schedules)}); each would "
                 "overwrite the other's LR. Keep exactly one schedule callback."
             )
+        take_over_schedulers(trainer, type(self).__name__, self.replace_schedulers)
         if not trainer.optimizers:
             raise ValueError(f"{type(self).__name__} needs an optimizer: configure_optimizers returned none.")
         self._base_lrs = [[float(g["lr"]) for g in opt.param_groups] for opt in trainer.optimizers]
@@ -155,6 +168,8 @@ class ScheduleCallback(Callback):
                         f"cycle_momentum=True is not allowed with {type(opt).__name__}: it has neither "
                         "'momentum' nor 'betas'. Set cycle_momentum=False or use SGD/Adam-like optimizers."
                     )
+        if self.log_lr:
+            LRLog(trainer.optimizers)  # refuses param group names that would share a tag
         self._steps_per_epoch = steps_per_epoch(trainer)
         self._total_steps = total_steps(trainer)
         if self.unit == "epoch" and not math.isfinite(self._steps_per_epoch):
@@ -173,14 +188,13 @@ class ScheduleCallback(Callback):
             return
         now = self._state()
         keys = ("config", "base_lrs", "steps_per_epoch") + (("total_steps",) if self.needs_total else ())
-        changed = [k for k in keys if state.get(k) != now[k]]
+        changed = [k for k in keys if state[k] != now[k]]
         if changed:
-            details = "; ".join(f"{k}: {state.get(k)!r} -> {now[k]!r}" for k in changed)
-            warnings.warn(
+            details = "; ".join(f"{k}: {state[k]!r} -> {now[k]!r}" for k in changed)
+            rank_zero_warn(
                 f"Resuming with a changed LR schedule ({details}). The LR continues from the new schedule "
                 "at the restored step, so the curve is not the one the checkpoint was trained with.",
-                UserWarning,
-                stacklevel=2,
+                category=UserWarning,
             )
 
     # ------------------------------------------------------------------ train: write + log
@@ -190,16 +204,20 @@ class ScheduleCallback(Callback):
         # Peaks are read here, not at fit start, so an LR finder that ran at fit start can set max_lr.
         for j in range(len(self._base_lrs)):
             self.check_peak(self._peak(j), "max_lr" if self.max_lr is not None else f"optimizer {j}'s lr")
-        momentum_names = lr_tags(trainer.optimizers, "momentum")
+        # Param groups are captured here: restoring a checkpoint replaces the optimizer's group dicts.
         self._plan = [
             (opt.param_groups, [lr / lrs[0] for lr in lrs], self._peak(j), "betas" in opt.defaults)
             for j, (opt, lrs) in enumerate(zip(trainer.optimizers, self._base_lrs))
         ]
-        self._tags = lr_tags(trainer.optimizers)
-        self._momentum_tags = momentum_names
-        self._loggers = trainer.loggers
+        monitor_lr, monitor_momentum = monitor_logs(trainer)
+        self._log = LRLog(trainer.optimizers, lr=self.log_lr and not monitor_lr, momentum=self.log_lr and not monitor_momentum)
         self._last_step = -1
         self._apply(trainer.global_step)
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        # LearningRateMonitor's hook and condition: the LR this batch's optimizer step will use.
+        if trainer.loggers and should_log(trainer):
+            self._log.write(trainer)
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
         step = trainer.global_step
@@ -207,30 +225,26 @@ class ScheduleCallback(Callback):
             self._apply(step)
 
     def _apply(self, step: int) -> None:
-        """Write the LR (and momentum) of optimizer step ``step`` into every group, then log it."""
+        """Write the LR (and cycled momentum) of optimizer step ``step`` into every param group."""
         self._last_step = step
         total, spe = self._total_steps, self._steps_per_epoch
-        metrics: dict[str, float] = {}
         momentum = self.momentum(step, total, spe)
-        for (groups, ratios, peak, betas), tags, mtags in zip(self._plan, self._tags, self._momentum_tags):
+        for groups, ratios, peak, betas in self._plan:
             lr = self.lr(step, total, spe, peak)
-            for group, ratio, tag in zip(groups, ratios, tags):
-                group["lr"] = metrics[tag] = lr * ratio
+            for group, ratio in zip(groups, ratios):
+                group["lr"] = lr * ratio
             if momentum is not None:
-                for group, tag in zip(groups, mtags):
+                for group in groups:
                     if betas:
                         group["betas"] = (momentum, *group["betas"][1:])
                     else:
                         group["momentum"] = momentum
-                    metrics[tag] = momentum
-        if step < total:  # no point for the step after the last one: it never runs
-            for logger in self._loggers:
-                logger.log_metrics(metrics, step=step)
 
     # ------------------------------------------------------------------ checkpoint
     def _state(self) -> dict[str, Any]:
+        config = {k: v for k, v in self.config().items() if k not in OPTIONS}
         return {
-            "config": self.config(),
+            "config": config,
             "base_lrs": self._base_lrs,
             "steps_per_epoch": self._steps_per_epoch,
             "total_steps": self._total_steps,
@@ -238,16 +252,19 @@ class ScheduleCallback(Callback):
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
         if hasattr(self, "_base_lrs"):
-            checkpoint[self.STATE_KEY] = self._state()
+            checkpoint[STATE_KEY] = self._state()
 
     def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
-        self._loaded_state = dict(checkpoint.get(self.STATE_KEY) or {}) or None
+        self._loaded_state = check_state(checkpoint[STATE_KEY]) if STATE_KEY in checkpoint else None
 
 
 # ---------------------------------------------------------------------- the public schedules
 _EXAMPLE = """
 
-    Every schedule is a Lightning callback; ``configure_optimizers`` returns a plain optimizer.
+    Every schedule is a Lightning callback; ``configure_optimizers`` returns a plain optimizer, or
+    pass ``replace_schedulers=True`` to take over from the scheduler it returns. ``log_lr=False`` turns
+    off the LR/momentum logging (LearningRateMonitor's tags and steps). See
+    :class:`~lr_plugins.callback.ScheduleCallback`.
 
     Example:
         >>> import lightning.pytorch as L
@@ -261,33 +278,33 @@ def _doc(curve: type[Curve], args: str) -> str:
     return (curve.__doc__ or "").split("    Example:")[0].rstrip() + _EXAMPLE.format(name=name, args=args)
 
 
-class WarmupCosine(WarmupCosineCurve, ScheduleCallback):
+class WarmupCosine(ScheduleCallback, WarmupCosineCurve):
     __doc__ = _doc(WarmupCosineCurve, "max_lr=0.1, warmup=2")
 
 
-class SGDR(SGDRCurve, ScheduleCallback):
+class SGDR(ScheduleCallback, SGDRCurve):
     __doc__ = _doc(SGDRCurve, "max_lr=0.1, cycle_length=2, cycle_mult=2")
 
 
-class CyclicLR(CyclicLRCurve, ScheduleCallback):
+class CyclicLR(ScheduleCallback, CyclicLRCurve):
     __doc__ = _doc(CyclicLRCurve, "max_lr=0.1, min_lr=0.025, step_size=2")
 
 
-class OneCycle(OneCycleCurve, ScheduleCallback):
+class OneCycle(ScheduleCallback, OneCycleCurve):
     __doc__ = _doc(OneCycleCurve, "max_lr=0.1")
 
 
-class StepDecay(StepDecayCurve, ScheduleCallback):
+class StepDecay(ScheduleCallback, StepDecayCurve):
     __doc__ = _doc(StepDecayCurve, "max_lr=0.1, milestones=[15, 22]")
 
 
-class ExponentialDecay(ExponentialDecayCurve, ScheduleCallback):
+class ExponentialDecay(ScheduleCallback, ExponentialDecayCurve):
     __doc__ = _doc(ExponentialDecayCurve, "max_lr=0.1, rate=0.1")
 
 
-class InverseTimeDecay(InverseTimeDecayCurve, ScheduleCallback):
+class InverseTimeDecay(ScheduleCallback, InverseTimeDecayCurve):
     __doc__ = _doc(InverseTimeDecayCurve, "max_lr=0.1, rate=0.5")
 
 
-class Constant(ConstantCurve, ScheduleCallback):
+class Constant(ScheduleCallback, ConstantCurve):
     __doc__ = _doc(ConstantCurve, "max_lr=0.1, warmup=1")

@@ -3,7 +3,7 @@
 :class:`RunHistory` is a plain Lightning callback (module level, so ``ddp_spawn`` can pickle it).
 It records the LR of param group 0 of the first optimizer at every optimizer step and
 ``val/acc`` at the end of every validation epoch, writes them to a JSON file on rank 0 at fit
-end, and logs the momentum (``momentum-<Optimizer>``) when the schedule does not cycle it, so
+end, and logs the momentum (``lr-<Optimizer>-momentum``) when no schedule callback logs it, so
 TensorBoard always shows the momentum.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import lightning.pytorch as L
 
-from lr_plugins.callback import ScheduleCallback, lr_tags
+from lr_plugins.callback import ScheduleCallback, momentum_tags
 from lr_plugins._atomic import write_json
 
 __all__ = ["RunHistory"]
@@ -38,9 +38,9 @@ class RunHistory(L.Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._momenta = []
-        if any(isinstance(c, ScheduleCallback) and c.cycles_momentum for c in trainer.callbacks):
-            return  # the schedule logs the momentum it cycles
-        for opt, tags in zip(trainer.optimizers, lr_tags(trainer.optimizers, "momentum")):
+        if any(isinstance(c, ScheduleCallback) and c.log_lr for c in trainer.callbacks):
+            return  # the schedule logs the momentum (LearningRateMonitor's tags and steps)
+        for opt, tags in zip(trainer.optimizers, momentum_tags(trainer.optimizers)):
             for group, tag in zip(opt.param_groups, tags):
                 if "betas" in group or group.get("momentum") is not None:
                     self._momenta.append((group, tag, "betas" if "betas" in group else "momentum"))

@@ -1,0 +1,141 @@
+"""LR and momentum logging exactly as ``LearningRateMonitor(logging_interval="step", log_momentum=True)``.
+
+Lightning's monitor, at the start of every training batch where the Trainer writes logs
+(``log_every_n_steps``), logs each param group's ``lr`` and momentum (``betas[0]`` for Adam-like
+optimizers, ``momentum`` otherwise, 0 when there is none) at step ``_batches_that_stepped``. The
+schedule callbacks log the same values under the same tags at the same steps, so a run with
+either one writes the same series:
+
+* ``lr-SGD``; ``lr-SGD/pg1``, ``lr-SGD/pg2`` with several groups (or ``lr-SGD/<name>`` for a
+  group with a ``name``); ``lr-SGD-1`` for a second optimizer of the same class;
+* the momentum of a group: its LR tag plus ``-momentum`` (``lr-SGD-momentum``, ``lr-SGD/pg1-momentum``).
+
+Example:
+    >>> import torch
+    >>> opt = torch.optim.SGD([torch.zeros(1)], lr=0.1, momentum=0.9)
+    >>> log = LRLog([opt])
+    >>> log.tags
+    ['lr-SGD', 'lr-SGD-momentum']
+    >>> log.values()
+    {'lr-SGD': 0.1, 'lr-SGD-momentum': 0.9}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+
+__all__ = ["LRLog", "lr_tags", "momentum_tags", "monitor_logs", "should_log"]
+
+
+def lr_tags(optimizers: list[Any]) -> list[list[str]]:
+    """LR tags per optimizer and param group, as Lightning's LearningRateMonitor names them.
+
+    Example:
+        >>> import torch
+        >>> opt = torch.optim.SGD([{"params": [torch.zeros(1)]}, {"params": [torch.zeros(1)], "name": "head"}], lr=0.1)
+        >>> lr_tags([opt, torch.optim.SGD([torch.zeros(1)], lr=0.1)])
+        [['lr-SGD/pg1', 'lr-SGD/head'], ['lr-SGD-1']]
+    """
+    seen: dict[type, int] = {}
+    tags = []
+    for opt in optimizers:
+        cls = type(opt)
+        seen[cls] = seen.get(cls, 0) + 1
+        name = f"lr-{cls.__name__}" + (f"-{seen[cls] - 1}" if seen[cls] > 1 else "")
+        groups = opt.param_groups
+        if len(groups) > 1:
+            tags.append([f"{name}/{g.get('name', f'pg{i + 1}')}" for i, g in enumerate(groups)])
+        else:
+            tags.append([f"{name}/{groups[0]['name']}" if groups[0].get("name") else name])
+    return tags
+
+
+def momentum_tags(optimizers: list[Any]) -> list[list[str]]:
+    """Momentum tags: the LR tag plus ``-momentum``, as LearningRateMonitor(log_momentum=True) names them.
+
+    Example:
+        >>> import torch
+        >>> momentum_tags([torch.optim.Adam([torch.zeros(1)])])
+        [['lr-Adam-momentum']]
+    """
+    return [[f"{tag}-momentum" for tag in tags] for tags in lr_tags(optimizers)]
+
+
+def should_log(trainer: pl.Trainer) -> bool:
+    """Whether the Trainer writes logs at the coming batch (``log_every_n_steps``), as the monitor asks."""
+    return bool(trainer._logger_connector.should_update_logs)
+
+
+def monitor_logs(trainer: pl.Trainer) -> tuple[bool, bool]:
+    """``(lr, momentum)``: whether a LearningRateMonitor among the callbacks already logs LRs / momenta.
+
+    Example:
+        >>> from lightning.pytorch.callbacks import LearningRateMonitor
+        >>> monitor_logs(pl.Trainer(callbacks=[LearningRateMonitor()], logger=False))
+        (True, False)
+    """
+    from lightning.pytorch.callbacks import LearningRateMonitor
+
+    monitors = [c for c in trainer.callbacks if isinstance(c, LearningRateMonitor)]
+    return bool(monitors), any(m.log_momentum for m in monitors)
+
+
+class LRLog:
+    """The LR and momentum of every param group of ``optimizers`` under the monitor's tags.
+
+    Args:
+        optimizers: The Trainer's optimizers (their param groups are read at each call of ``values``).
+        lr: Whether to include the LR tags.
+        momentum: Whether to include the momentum tags.
+
+    Raises:
+        ValueError: Two param groups of one optimizer share a ``name`` (their tags would collide;
+            LearningRateMonitor refuses them too).
+    """
+
+    def __init__(self, optimizers: list[Any], lr: bool = True, momentum: bool = True) -> None:
+        self._items: list[tuple[dict, str, str | None]] = []  # (param group, tag, "betas"/"momentum"/None)
+        for opt, ltags in zip(optimizers, lr_tags(optimizers)):
+            if (lr or momentum) and len(set(ltags)) < len(ltags):
+                raise ValueError(
+                    f"param group names {[g.get('name') for g in opt.param_groups]!r} of {type(opt).__name__} are "
+                    "not allowed for logging: names must be unique within an optimizer (or pass log_lr=False)."
+                )
+            key = "betas" if "betas" in opt.defaults else "momentum"
+            for group, tag in zip(opt.param_groups, ltags):
+                if lr:
+                    self._items.append((group, tag, None))
+                if momentum:
+                    self._items.append((group, f"{tag}-momentum", key))
+
+    @property
+    def tags(self) -> list[str]:
+        """The tags this log writes."""
+        return [tag for _, tag, _ in self._items]
+
+    def values(self) -> dict[str, float]:
+        """The current value of every tag, read from the param groups."""
+        out: dict[str, Any] = {}
+        for group, tag, key in self._items:
+            if key is None:
+                out[tag] = group["lr"]
+            elif key == "betas":
+                out[tag] = group["betas"][0]
+            else:
+                out[tag] = group.get("momentum", 0)
+        return out
+
+    def write(self, trainer: pl.Trainer) -> None:
+        """Log the current values at the monitor's step, to every logger and to ``callback_metrics``."""
+        if not self._items:
+            return
+        import torch
+
+        stats = self.values()
+        step = trainer.fit_loop.epoch_loop._batches_that_stepped
+        for logger in trainer.loggers:
+            logger.log_metrics(stats, step=step)
+        device = trainer.strategy.root_device
+        trainer.callback_metrics.update({k: torch.tensor(v, device=device) for k, v in stats.items()})
