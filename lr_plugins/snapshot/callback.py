@@ -429,6 +429,7 @@ class SnapshotEnsemble(Callback):
         self._log(pl_module, "test", result)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._created = None  # the fit went through: the folder is the user's now
         if not (self.verbose and trainer.is_global_zero):
             return
         lines = [f"SnapshotEnsemble: {len(self.records)} snapshot(s) in {self._dir}"]
