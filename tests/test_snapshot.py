@@ -392,3 +392,15 @@ def test_hydra_config_instantiates_with_the_class_defaults():
     assert {k: v for k, v in cfg.items() if k != "_target_"} == {k: p.default for k, p in params.items() if k != "self"}
     snap = instantiate(cfg, keep=4)
     assert isinstance(snap, SnapshotEnsemble) and snap.keep == 4 and snap.dirpath is None
+
+
+# ---------------------------------------------------------------------- docstrings
+@pytest.mark.parametrize("name", ["store", "ensemble", "evaluate", "callback", "__init__"])
+def test_docstring_examples_run_and_use_only_the_library(name):
+    import doctest
+    import importlib
+
+    module = importlib.import_module("lr_plugins.snapshot" + ("" if name == "__init__" else f".{name}"))
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
+    assert result.failed == 0
+    assert "lr_plugins.app" not in Path(module.__file__).read_text()  # the library's examples need no app

