@@ -123,3 +123,22 @@ def test_epoch_lengths_with_a_fraction_preset_are_refused_clearly(override, word
 def test_epoch_lengths_work_with_unit_epoch():
     s = instantiate(preset("sgdr", "schedule.cycle_length=4", "schedule.unit=epoch", "schedule.max_lr=0.2"))
     assert s.cycle_ends(80, steps_per_epoch=10) == [39, 79]
+
+
+def test_fraction_presets_refuse_infinite_training_before_any_step(tmp_path):
+    schedule = instantiate(preset("sgdr"))
+    rec = LRRecorder()
+    trainer = make_trainer(tmp_path, [schedule, rec], max_epochs=-1)
+    with pytest.raises(ValueError, match=r"SGDR needs the total number of optimizer steps \(unit='fraction'"):
+        trainer.fit(TinyModule(lr=0.1), make_loader())
+    assert rec.lrs == []
+
+
+def test_snapshots_of_the_sgdr_preset_fall_on_its_cycle_ends(tmp_path):
+    """SnapshotEnsemble with a fraction-unit SGDR: one snapshot per quarter of training."""
+    from lr_plugins import SnapshotEnsemble
+
+    schedule, snap = instantiate(preset("sgdr")), SnapshotEnsemble(dirpath=tmp_path / "snaps")
+    trainer = make_trainer(tmp_path, [schedule, snap], max_epochs=3)
+    trainer.fit(TinyModule(lr=0.1), make_loader())
+    assert [r["step"] for r in snap.records] == schedule.cycle_ends(24, 8) == [5, 11, 17, 23]

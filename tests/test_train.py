@@ -135,13 +135,13 @@ def test_default_run_reduced_budget(tmp_path):
         assert f"{key} " in proc.stdout
     assert f"Run folder: {run}" in proc.stdout
     assert f"tensorboard --logdir {run / 'tb'}" in proc.stdout
-    # TensorBoard: LR of WarmupCosine(warmup=1 epoch, peak = model.lr 0.1), momentum, loss, accuracy.
+    # TensorBoard: LR of WarmupCosine(warmup=5% of training, peak = model.lr 0.1), momentum, loss, accuracy.
     lr = scalars(run / "tb", "lr-SGD")
     spe = math.ceil(3600 / 64)
     total = 2 * spe
     for step, value in lr.items():
-        t = step / spe
-        expected = 0.1 * t if t < 1 else 0.1 * (1 + math.cos(math.pi * (t - 1) / (total / spe - 1))) / 2
+        t = step / total
+        expected = 0.1 * t / 0.05 if t < 0.05 else 0.1 * (1 + math.cos(math.pi * (t - 0.05) / 0.95)) / 2
         assert value == pytest.approx(expected, rel=1e-5, abs=1e-7)
     assert sorted(lr) == list(range(total))
     momentum = scalars(run / "tb", "momentum-SGD")
@@ -151,7 +151,7 @@ def test_default_run_reduced_budget(tmp_path):
 
 
 def test_schedule_override_sgdr(tmp_path):
-    proc = lr_train(["schedule=sgdr", "schedule.cycle_length=1", "schedule.max_lr=0.05", "data=digits",
+    proc = lr_train(["schedule=sgdr", "schedule.unit=epoch", "schedule.cycle_length=1", "schedule.max_lr=0.05", "data=digits",
                      "model=mlp", "trainer.max_epochs=3", *FAST], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (run,) = run_folders(tmp_path)
@@ -178,11 +178,12 @@ def test_multirun_2x2_writes_summary(tmp_path):
         job = json.loads((sweep / r["job"] / "result.json").read_text())
         assert float(r["test/acc"]) == pytest.approx(job["metrics"]["test/acc"])
         peak, steps, lrs = float(r["overrides"].rsplit("=", 1)[1]), job["history"]["step"], job["history"]["lr"]
-        spe = math.ceil(1213 / 64)
-        if "sgdr" in r["overrides"]:  # cycle_length 5 epochs > 2: half a cosine from the peak
-            expected = [peak * (1 + math.cos(math.pi * k / spe / 5)) / 2 for k in steps]
-        else:  # CLR rising half: min_lr 0.01 to the peak over step_size 2.5 epochs
-            expected = [0.01 + (peak - 0.01) * k / spe / 2.5 for k in steps]
+        total = 2 * math.ceil(1213 / 64)
+        if "sgdr" in r["overrides"]:  # the preset: 4 cosine cycles of a quarter of training each
+            expected = [peak * (1 + math.cos(math.pi * (k / total % 0.25) / 0.25)) / 2 for k in steps]
+        else:  # the preset: triangles between peak / 4 and the peak, half a cycle = 1/8 of training
+            x = [k / total / 0.25 % 1.0 for k in steps]
+            expected = [peak / 4 + 0.75 * peak * (2 * v if v <= 0.5 else 2 * (1 - v)) for v in x]
         assert lrs == pytest.approx(expected, rel=1e-6)
     assert (sweep / "summary.md").read_text().startswith("| job | overrides |")
     assert (sweep / "summary.png").stat().st_size > 10_000
@@ -305,7 +306,7 @@ def test_lr_finder_and_snapshot_callbacks_in_one_run(tmp_path, capsys):
     pytest.importorskip("lr_plugins.finder")
     from lr_plugins.app.train import train
 
-    cfg = _compose(["lr_finder=steepest", "schedule=sgdr", "schedule.cycle_length=1", "snapshot=ensemble",
+    cfg = _compose(["lr_finder=steepest", "schedule=sgdr", "schedule.unit=epoch", "schedule.cycle_length=1", "snapshot=ensemble",
                     "data=digits", "model=mlp", "trainer.max_epochs=2", "~logger", *FAST])
     out = train(cfg, tmp_path)
     # The finder's pick became SGDR's peak: the first step after the range test uses it.

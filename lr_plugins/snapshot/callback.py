@@ -327,9 +327,10 @@ class SnapshotEnsemble(Callback):
             return
         self._last_step = step
         done = step - 1  # the optimizer step that just completed
-        spe = self._schedule.fit_steps_per_epoch
-        cycle = self._schedule.cycle_at(done, spe)
-        if cycle >= 0 and self._schedule.cycle_at(done + 1, spe) > cycle:
+        spe, total = self._schedule.fit_steps_per_epoch, self._schedule.fit_total_steps
+        total = None if math.isinf(total) else int(total)  # unit="fraction" places cycles by the total
+        cycle = self._schedule.cycle_at(done, spe, total)
+        if cycle >= 0 and self._schedule.cycle_at(done + 1, spe, total) > cycle:
             self._snapshot(trainer, pl_module, cycle, done)
 
     def _snapshot(self, trainer: pl.Trainer, pl_module: pl.LightningModule, cycle: int, step: int) -> None:
