@@ -85,6 +85,15 @@ class Curve:
                     f"{name}={value!r} is not allowed: it must be <= the peak LR ({what}={peak!r})."
                 )
 
+    def set_peak(self, lr: float) -> None:
+        """Make ``lr`` the peak (``max_lr``); ``ValueError`` and nothing changed if the floors do not fit.
+
+        (Minimal version for the LR finder's hand-off; the schedules branch owns the full one.)
+        """
+        lr = check_real("lr", lr, low=0.0, low_open=True)
+        self.check_peak(lr)
+        self.max_lr = lr
+
     def check_total(self, total_steps: float, steps_per_epoch: float) -> None:
         """Raise ``ValueError`` if the schedule cannot run for ``total_steps`` optimizer steps."""
         if self.needs_total and not math.isfinite(total_steps):
