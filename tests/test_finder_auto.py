@@ -92,8 +92,8 @@ def test_auto_is_the_default_and_the_result_says_why(tmp_path, capsys):
     assert (none.rule, none.reason) == ("steepest", "no schedule callback: constant LR")
     assert none.suggestion == none.suggestions["steepest"]
     assert constant.rule == "steepest" and constant.reason.startswith("Constant is not annealed")
-    assert cosine.rule == "basin" and cosine.reason.startswith("WarmupCosine is annealed")
-    assert cosine.suggestion == cosine.suggestions["basin"] == runs["cosine"][2].max_lr
+    assert cosine.rule == ANNEALED_RULE and cosine.reason.startswith("WarmupCosine is annealed")
+    assert cosine.suggestion == cosine.suggestions[ANNEALED_RULE] == runs["cosine"][2].max_lr
     assert "[WarmupCosine is annealed: its planned LR averages" in runs["cosine"][1]  # the summary line
     assert "[no schedule callback: constant LR]" in runs["none"][1]
 
@@ -109,8 +109,8 @@ def test_find_lr_resolves_from_its_schedule_and_hands_it_the_pick():
     the pick reaches it through set_peak, so the same object can go into the training Trainer."""
     cosine = WarmupCosine(warmup=1)
     r = find_lr(TinyModule(), make_loader(n=32), schedule=cosine, trainer_kwargs={"max_epochs": 10}, **RANGE)
-    assert r.rule == "basin" and "over 40 steps" in r.reason  # 10 epochs x 4 batches
-    assert cosine.max_lr == r.suggestion == r.suggestions["basin"]
+    assert r.rule == ANNEALED_RULE and "over 40 steps" in r.reason  # 10 epochs x 4 batches
+    assert cosine.max_lr == r.suggestion == r.suggestions[ANNEALED_RULE]
     constant = Constant()
     r = find_lr(TinyModule(), make_loader(n=32), schedule=constant, **RANGE)
     assert r.rule == "steepest" and constant.max_lr == r.suggestion

@@ -20,6 +20,7 @@ from lr_plugins import (
     StepDecay,
     WarmupCosine,
 )
+from lr_plugins.finder.auto import ANNEALED_RULE
 
 SCHEDULES = {
     "none": None,
@@ -82,7 +83,7 @@ def test_checkpoint_state_loads_with_weights_only(tmp_path):
     fit(tmp_path, SCHEDULES["WarmupCosine"], save=True)
     ckpt = torch.load(tmp_path / "ckpt" / f"epoch=0-step={BATCHES}.ckpt", weights_only=True)
     (state,) = [v for k, v in ckpt["callbacks"].items() if k.startswith("LRFinder")]
-    assert state["result"]["rule"] == "basin" and state["result"]["reason"].startswith("WarmupCosine is annealed")
+    assert state["result"]["rule"] == ANNEALED_RULE and state["result"]["reason"].startswith("WarmupCosine is annealed")
 
 
 def test_malformed_checkpoint_state_names_the_problem():

@@ -174,6 +174,7 @@ class LRFinder(Callback):
             )
         self._fit_trainer = trainer
         if self._restored and self.result is not None:
+            self._restored = False  # once: a later fit without a checkpoint tests again
             self._reapply(trainer)
         else:
             self.result = self.range_test(trainer, pl_module)
