@@ -89,3 +89,19 @@ def test_checkpoint_state_loads_with_weights_only(tmp_path):
 def test_malformed_checkpoint_state_names_the_problem():
     with pytest.raises(ValueError, match="LRFinder checkpoint state is malformed"):
         LRFinder().load_state_dict({"result": {"lrs": [0.1], "bogus": 1}})
+
+
+def test_a_strategy_that_restores_after_fit_start_still_gets_the_saved_pick(tmp_path):
+    """DeepSpeed/FSDP restore callback state after on_fit_start: the test has run by then, so the
+    checkpoint's result replaces it and is handed to the schedule (which reads its peak at train start)."""
+    from types import SimpleNamespace
+
+    _, full_finder, full_schedule, _, _ = fit(tmp_path, SCHEDULES["WarmupCosine"], save=True)
+    ckpt = torch.load(tmp_path / "ckpt" / f"epoch=0-step={BATCHES}.ckpt", weights_only=True)
+    (state,) = [v for k, v in ckpt["callbacks"].items() if k.startswith("LRFinder")]
+    schedule = WarmupCosine(warmup=1, max_lr=0.5)  # as a fresh test at fit start would have left it
+    finder = LRFinder(verbose=False)
+    finder._fit_trainer = SimpleNamespace(callbacks=[schedule], is_global_zero=True)  # between fit and train start
+    finder.load_state_dict(state)
+    assert finder.result.to_dict() == full_finder.result.to_dict()
+    assert schedule.max_lr == full_schedule.max_lr == full_finder.result.suggestion

@@ -213,6 +213,7 @@ class LRFinder(Callback):
         self.result = LRFinderResult.from_dict(state_dict["result"])
         self._restored = True
         if self._fit_trainer is not None:  # a strategy that restores after fit start: the test already ran
+            self._restored = False
             self._reapply(self._fit_trainer)
 
     # ------------------------------------------------------------------ the rule
