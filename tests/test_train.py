@@ -241,13 +241,13 @@ def test_warmup_longer_than_training_is_refused_at_fit_start(tmp_path):
 
 
 # ---------------------------------------------------------------------- contracts with the finder and snapshots
-@pytest.mark.parametrize("rule", ["steepest", "peak", "basin"])
+@pytest.mark.parametrize("rule", ["auto", "steepest", "basin"])
 def test_lr_finder_exit_prints_the_pick_and_trains_nothing(tmp_path, capsys, rule):
     pytest.importorskip("lr_plugins.finder")
     from lr_plugins.app.train import train
 
-    cfg = _compose([f"lr_finder={rule}", "lr_finder.exit=true", "data=digits", "model=mlp", *FAST])
-    assert cfg.lr_finder.suggestion == rule
+    cfg = _compose([f"lr_finder={rule}", "lr_finder.stop=true", "data=digits", "model=mlp", *FAST])
+    assert cfg.lr_finder.suggestion == rule and "exit" not in cfg.lr_finder
     out = train(cfg, tmp_path)
     printed = capsys.readouterr().out
     assert f"schedule.max_lr={out['suggestion']:.4g}" in printed
@@ -258,7 +258,7 @@ def test_lr_finder_exit_prints_the_pick_and_trains_nothing(tmp_path, capsys, rul
 def test_lr_finder_scale_override_scales_the_pick(tmp_path, capsys):
     from lr_plugins.app.train import train
 
-    cfg = _compose(["lr_finder=basin", "lr_finder.scale=2", "lr_finder.exit=true", "data=digits", "model=mlp", *FAST])
+    cfg = _compose(["lr_finder=basin", "lr_finder.scale=2", "lr_finder.stop=true", "data=digits", "model=mlp", *FAST])
     out = train(cfg, tmp_path)
     assert out["suggestion"] == 2 * out["suggestions"]["basin"]
     assert f"(basin {out['suggestions']['basin']:.4g} x 2)" in capsys.readouterr().out
@@ -279,26 +279,26 @@ def test_lr_finder_scale_in_a_training_run_trains_with_the_scaled_pick(tmp_path,
 def test_lr_finder_exit_with_an_hparams_search_is_refused(tmp_path):
     from lr_plugins.app.train import ConfigError, train
 
-    cfg = _compose(["lr_finder=steepest", "lr_finder.exit=true", "+optimized_metric=val/acc", "data=digits", *FAST])
-    with pytest.raises(ConfigError, match="lr_finder.exit=true trains nothing.*'val/acc'"):
+    cfg = _compose(["lr_finder=steepest", "lr_finder.stop=true", "+optimized_metric=val/acc", "data=digits", *FAST])
+    with pytest.raises(ConfigError, match="lr_finder.stop=true trains nothing.*'val/acc'"):
         train(cfg, tmp_path)
     assert not any(tmp_path.iterdir())
 
 
 def test_lr_finder_exit_sweep_writes_the_picks_and_a_summary(tmp_path):
-    """`-m ... lr_finder.exit=true`: every job writes result.json with its picks, the sweep tabulates them."""
-    proc = lr_train(["-m", "lr_finder=steepest", "lr_finder.suggestion=steepest,peak", "lr_finder.exit=true",
+    """`-m ... lr_finder.stop=true`: every job writes result.json with its picks, the sweep tabulates them."""
+    proc = lr_train(["-m", "lr_finder=steepest", "lr_finder.suggestion=steepest,valley", "lr_finder.stop=true",
                      "data=digits", "model=mlp",
                      "hydra.sweep.dir=sweep", *FAST], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = [json.loads((tmp_path / "sweep" / job / "result.json").read_text()) for job in ("0", "1")]
-    for r, rule in zip(results, ("steepest", "peak")):
+    for r, rule in zip(results, ("steepest", "valley")):
         assert f"lr_finder.suggestion={rule}" in r["overrides"]
         assert r["suggestion"] == r["suggestions"][rule] == r["metrics"]["lr_finder/suggestion"]
-        assert set(r["suggestions"]) == {"steepest", "valley", "minimum/10", "peak", "basin"}
+        assert set(r["suggestions"]) == {"steepest", "valley", "minimum/10", "basin"}
         assert "history" not in r  # nothing was trained
     summary = (tmp_path / "sweep" / "summary.md").read_text()
-    assert "lr_finder/suggestion" in summary and "lr_finder.suggestion=peak" in summary
+    assert "lr_finder/suggestion" in summary and "lr_finder.suggestion=valley" in summary
     assert f"{results[1]['suggestion']:.4g}" in summary  # LRs with 4 significant digits, not 4 decimals
 
 
