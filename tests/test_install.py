@@ -15,7 +15,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-import tomllib
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXTRAS_ONLY = ["matplotlib", "mnist1d", "sklearn", "plotext", "jsonargparse", "optuna", "submitit"]
@@ -103,6 +103,7 @@ def test_the_library_runs_without_the_app_and_plot_extras(tmp_path: Path) -> Non
 
 
 def test_core_dependencies_leave_the_demo_and_plots_to_extras() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     core = {dep.split(">")[0].split("<")[0].split("=")[0].split("[")[0].strip() for dep in project["dependencies"]}
     assert core == {"torch", "lightning", "numpy", "hydra-core", "omegaconf", "tensorboard"}
