@@ -322,12 +322,16 @@ class LRFinder(Callback):
         tensorboards = [lg for lg in trainer.loggers if type(lg).__name__ == "TensorBoardLogger"]
         if folder is None and not tensorboards:
             return
-        from lr_plugins._figures import figure_png
+        from lr_plugins._figures import figure_png, matplotlib_missing
         from lr_plugins.finder.plot import plot_result
 
-        fig = plot_result(result)
+        missing = matplotlib_missing()  # the figure is optional: CSV and scalars are written without it
+        if missing:
+            warnings.warn(f"LRFinder: no lr_finder.png: {missing}", UserWarning, stacklevel=2)
+        fig = None if missing else plot_result(result)
         if folder is not None:
-            write_atomic(folder / "lr_finder.png", figure_png(fig))
+            if fig is not None:
+                write_atomic(folder / "lr_finder.png", figure_png(fig))
             result.save_csv(folder / "lr_finder.csv")
             result.diagnostics["output_dir"] = str(folder)
         for logger in tensorboards:
@@ -339,5 +343,6 @@ class LRFinder(Callback):
             exp.add_scalar("lr_finder/suggestion", result.suggestion, trainer.global_step)  # scaled: the LR applied
             for rule, value in result.suggestions.items():
                 exp.add_scalar(f"lr_finder/suggestion_{rule.replace('/', '_')}", value, trainer.global_step)
-            exp.add_figure("lr_finder/curve", fig, trainer.global_step, close=False)
+            if fig is not None:
+                exp.add_figure("lr_finder/curve", fig, trainer.global_step, close=False)
             exp.flush()
