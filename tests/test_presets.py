@@ -10,6 +10,7 @@ preset with that peak. The default run takes one combination per preset; the who
 
 from __future__ import annotations
 
+import functools
 import itertools
 from importlib.resources import files
 
@@ -38,7 +39,9 @@ MATRIX = list(itertools.product(PRESETS, LRS, LENGTHS))
 FAST = [(p, LRS[i % len(LRS)], list(LENGTHS)[i % len(LENGTHS)]) for i, p in enumerate(PRESETS)]
 
 
+@functools.lru_cache(maxsize=None)
 def preset(name: str, *overrides: str):
+    """The composed ``schedule`` node of preset ``name`` (cached: composing costs ~0.3 s)."""
     with initialize_config_module(config_module="lr_plugins.conf", version_base="1.3"):
         return compose(overrides=[f"+schedule={name}", *overrides]).schedule
 
@@ -90,8 +93,8 @@ def test_default_preset_runs_one_epoch_and_fast_dev_run(tmp_path, length):
 
 def test_presets_mean_what_their_comments_say():
     """In fractions of training, independent of its length: 40 and 400 steps give the same shape."""
+    at = {name: instantiate(preset(name, "schedule.max_lr=1.0")) for name in PRESETS}
     for n in (40, 400):
-        at = {name: instantiate(preset(name, "schedule.max_lr=1.0")) for name in PRESETS}
         wc = at["warmup_cosine"].preview(n)
         assert wc[n // 20] == pytest.approx(1.0) and wc[n // 40] == pytest.approx(0.5)  # peak at 5%
         step = at["step"].preview(n)

@@ -9,6 +9,7 @@ import pytest
 
 MODULES = [
     "lr_plugins._validation",
+    "lr_plugins.schedules",
     "lr_plugins.schedules.base",
     "lr_plugins.schedules.cosine",
     "lr_plugins.schedules.sgdr",

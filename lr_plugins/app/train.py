@@ -12,7 +12,7 @@ run folder as the very last thing: a folder without it is not a finished run. A 
 :class:`lr_plugins.app.summary.SweepSummary` callback reads those files.
 
 Example:
-    $ lr-train schedule=sgdr schedule.cycle_length=4 trainer.max_epochs=12
+    $ lr-train schedule=sgdr schedule.unit=epoch schedule.cycle_length=4 trainer.max_epochs=12
     $ lr-train -m schedule=warmup_cosine,sgdr schedule.max_lr=0.1,0.05
 """
 

@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 UNITS = ("epoch", "step", "fraction")
-#: ``preview`` refuses more steps than this (10 million: an 80 MB array, about 15 s of Python).
+#: ``preview`` refuses more steps than this (10 million: an 80 MB float64 array).
 MAX_PREVIEW_STEPS = 10**7
 #: Steps are integers below 2**53, where every integer is exact as a float.
 MAX_STEP = 2**53
