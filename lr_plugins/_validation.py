@@ -9,15 +9,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal, NoReturn, overload
 
 __all__ = ["check_real", "check_int", "check_choice", "check_bool"]
 
 
-def _fail(name: str, value: Any, allowed: str, exc: type[Exception] = ValueError) -> None:
+def _fail(name: str, value: Any, allowed: str, exc: type[Exception] = ValueError) -> NoReturn:
     raise exc(f"{name}={value!r} is not allowed: {name} must be {allowed}.")
 
 
+# The overloads tell type checkers that a check without ``optional=True`` never returns None.
+@overload
+def check_real(
+    name: str, value: Any, *, low: float | None = ..., high: float | None = ..., low_open: bool = ...,
+    high_open: bool = ..., optional: Literal[False] = ...,
+) -> float: ...
+@overload
+def check_real(
+    name: str, value: Any, *, low: float | None = ..., high: float | None = ..., low_open: bool = ...,
+    high_open: bool = ..., optional: bool = ...,
+) -> float | None: ...
 def check_real(
     name: str,
     value: Any,
@@ -62,6 +73,10 @@ def check_real(
     return value
 
 
+@overload
+def check_int(name: str, value: Any, *, low: int | None = ..., optional: Literal[False] = ...) -> int: ...
+@overload
+def check_int(name: str, value: Any, *, low: int | None = ..., optional: bool = ...) -> int | None: ...
 def check_int(name: str, value: Any, *, low: int | None = None, optional: bool = False) -> int | None:
     """Return ``value`` after checking that it is an ``int`` (not a bool) of at least ``low``.
 

@@ -194,10 +194,10 @@ def test_cycle_momentum_without_momentum_refused(tmp_path):
     [
         (Constant(unit="step"), None),  # the optimizer's lr is NaN: see the test body
         (WarmupCosine(warmup=6), r"warmup=6.0 \(epochs\) is not allowed: it is longer than training"),
-        (OneCycle(pct_start=0.01), r"pct_start=0.01 is not allowed with 40 optimizer steps"),
+        (OneCycle(warmup=5), r"warmup=5.0 \(epochs\) is not allowed: it leaves 0 optimizer steps of 40"),
         (SGDR(cycle_length=1, min_lr=0.5), r"min_lr=0.5 is not allowed: it must be <= the peak LR \(optimizer 0's lr=0.1\)"),
     ],
-    ids=["nan-lr", "warmup", "pct_start", "min_lr"],
+    ids=["nan-lr", "warmup", "onecycle-no-steps", "min_lr"],
 )
 def test_trainer_dependent_checks_fail_before_the_first_step(tmp_path, sched, match):
     """Checks that need the Trainer (lengths, the optimizer's lr) run at fit start."""

@@ -12,6 +12,7 @@ import torch
 from conftest import LRRecorder, TinyModule, make_loader, make_trainer
 
 from lr_plugins import SGDR, CyclicLR, LRFinder, OneCycle, WarmupCosine, find_lr
+from lr_plugins.finder import RULES
 
 RANGE = dict(min_lr=1e-4, max_lr=1.0, num_steps=20)
 
@@ -123,16 +124,54 @@ def test_pick_applied_to_sgdr(tmp_path):
     np.testing.assert_allclose([lr[0] for lr in rec.lrs], expected, rtol=1e-10, atol=1e-15)
 
 
-def test_pick_applied_to_cyclic_lr_with_smith_bounds(tmp_path):
+class RecordingSGDR(SGDR):
+    """SGDR that records every set_peak call and every attribute written after construction."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.peaks: list[float] = []
+        self.writes: list[str] = []
+        self._built = True
+
+    def set_peak(self, lr):
+        self.peaks.append(lr)
+        self._in_set_peak = True
+        try:
+            super().set_peak(lr)
+        finally:
+            self._in_set_peak = False
+
+    def __setattr__(self, name, value):
+        if getattr(self, "_built", False) and not getattr(self, "_in_set_peak", False) and not name.startswith("_") \
+                and name not in ("peaks", "writes", "log", "log_dict"):  # Lightning itself sets log/log_dict
+            self.writes.append(name)
+        super().__setattr__(name, value)
+
+
+def test_the_pick_reaches_the_schedule_only_through_set_peak(tmp_path):
+    """One hand-off: the finder calls set_peak(pick) once and writes no schedule attribute itself."""
+    schedule = RecordingSGDR(cycle_length=1)
+    finder = LRFinder(**RANGE)
+    make_trainer(tmp_path, [finder, schedule], max_epochs=1).fit(Spy(), make_loader(n=32))
+    assert schedule.peaks == [finder.result.suggestion] and schedule.writes == []
+    assert schedule.max_lr == finder.result.suggestion
+
+
+def test_pick_applied_to_cyclic_lr_is_its_own_set_peak(tmp_path):
+    """CyclicLR ends up exactly as its own set_peak(pick) leaves a twin (whatever it does to its floor),
+    and trains as torch's CyclicLR with those bounds."""
     module = Spy()
     rec = LRRecorder()
     finder = LRFinder(**RANGE)
     clr = CyclicLR(step_size=2, unit="step", cycle_momentum=False)
     make_trainer(tmp_path, [finder, clr, rec], max_epochs=2).fit(module, make_loader(n=32))
     pick = finder.result.suggestion
-    assert clr.max_lr == pick and clr.min_lr == pytest.approx(pick / 4)
+    twin = CyclicLR(step_size=2, unit="step", cycle_momentum=False)
+    twin.set_peak(pick)
+    assert clr.config() == twin.config() and clr.max_lr == pick
     expected = torch_reference(
-        lambda opt: torch.optim.lr_scheduler.CyclicLR(opt, base_lr=pick / 4, max_lr=pick, step_size_up=2, cycle_momentum=False),
+        lambda opt: torch.optim.lr_scheduler.CyclicLR(opt, base_lr=twin.min_lr, max_lr=pick, step_size_up=2,
+                                                      cycle_momentum=False),
         pick,
         8,
     )
@@ -210,8 +249,9 @@ def test_explicit_output_dir_without_logger(tmp_path):
 def test_find_lr_with_trainer_kwargs():
     result = find_lr(Spy(), train_dataloaders=make_loader(), trainer_kwargs={"accumulate_grad_batches": 2}, **RANGE)
     assert result.diagnostics["accumulate_grad_batches"] == 2
-    assert set(result.suggestions) == {"steepest", "valley", "minimum/10", "peak", "basin"}
+    assert set(result.suggestions) == set(RULES)
     assert result.suggestion == result.suggestions["steepest"] and math.isfinite(result.suggestion)
+    assert result.rule == "steepest"  # auto without a schedule
     assert len(result.smoothed) == len(result.lrs) == len(result.losses)
 
 
@@ -254,6 +294,75 @@ def test_manual_optimization_is_refused_before_any_step(tmp_path):
     assert module.seen_losses == []
 
 
+def _group_files():
+    from pathlib import Path
+
+    import lr_plugins
+
+    return sorted((Path(lr_plugins.__file__).parent / "conf" / "lr_finder").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", _group_files(), ids=lambda p: p.stem)
+def test_every_shipped_lr_finder_config_instantiates_with_plain_hydra(path, tmp_path):
+    """Each file of the group composes (defaults included) and builds with hydra.utils.instantiate alone."""
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    with initialize_config_dir(config_dir=str(path.parent), version_base="1.3"):
+        cfg = compose(config_name=path.stem)
+    finder = instantiate(cfg)
+    assert isinstance(finder, LRFinder) and finder.stop is False
+    assert finder.suggestion == (path.stem if path.stem in RULES else "auto")
+
+
+def test_config_comment_lists_the_registry():
+    """The allowed values the shipped config documents are exactly auto + the registry, and every rule
+    but ``minimum/10`` (no file name can hold the slash) has its own file in the group."""
+    text = [p for p in _group_files() if p.stem == "auto"][0].read_text()
+    line = [x for x in text.splitlines() if x.startswith("suggestion:")][0]
+    assert line.split("#")[1].split() == " | ".join(["auto", *RULES]).split()
+    assert {p.stem for p in _group_files()} == {"auto", *RULES} - {"minimum/10"}
+
+
+def test_stop_ends_the_fit_after_the_test_before_any_training_step(tmp_path):
+    module = Spy()
+    schedule = WarmupCosine()
+    rec = LRRecorder()
+    finder = LRFinder(**RANGE, stop=True, verbose=False)
+    trainer = make_trainer(tmp_path, [finder, schedule, rec], max_epochs=3)
+    trainer.fit(module, make_loader(n=32))
+    n = finder.result.diagnostics["steps"]
+    assert trainer.global_step == 0 and rec.lrs == [] and len(module.seen_losses) == n  # the test's steps only
+    assert schedule.max_lr == finder.result.suggestion  # applied, ready for a later fit
+
+
+def test_stop_with_min_epochs_is_refused_before_any_step(tmp_path):
+    module = Spy()
+    with pytest.raises(ValueError, match=r"stop=True is not allowed with the Trainer's min_epochs=2"):
+        make_trainer(tmp_path, [LRFinder(**RANGE, stop=True)], max_epochs=3, min_epochs=2).fit(module, make_loader())
+    assert module.seen_losses == []
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file"])
+def test_unusable_output_dir_fails_at_fit_start_before_any_step(tmp_path, where):
+    blocker = tmp_path / "taken"
+    blocker.write_text("user data")
+    target = blocker if where == "a file" else blocker / "sub"
+    module = Spy()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(ValueError, match=rf"LRFinder: output_dir='{target}' is not allowed: .*must be a folder"):
+        make_trainer(tmp_path, [LRFinder(**RANGE, output_dir=target)], max_epochs=1).fit(module, make_loader())
+    assert module.seen_losses == [] and blocker.read_text() == "user data"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_new_output_dir_is_checked_and_left_only_with_the_outputs(tmp_path):
+    out = tmp_path / "new" / "deep"
+    finder = LRFinder(**RANGE, output_dir=out, verbose=False)
+    make_trainer(tmp_path, [finder], max_epochs=1).fit(Spy(), make_loader(n=32))
+    assert sorted(p.name for p in out.iterdir()) == ["lr_finder.csv", "lr_finder.png"]  # no probe file left
+
+
 def test_repr_and_hydra_config():
     from pathlib import Path
 
@@ -261,10 +370,10 @@ def test_repr_and_hydra_config():
 
     import lr_plugins
 
-    cfg = yaml.safe_load((Path(lr_plugins.__file__).parent / "conf" / "lr_finder" / "steepest.yaml").read_text())
-    assert cfg.pop("_target_") == "lr_plugins.LRFinder" and cfg.pop("exit") is False
+    cfg = yaml.safe_load((Path(lr_plugins.__file__).parent / "conf" / "lr_finder" / "auto.yaml").read_text())
+    assert cfg.pop("_target_") == "lr_plugins.LRFinder" and cfg["stop"] is False
     finder = LRFinder(**cfg)
-    assert finder.suggestion == "steepest" and "LRFinder(" in repr(finder)
+    assert finder.suggestion == "auto" and "LRFinder(" in repr(finder) and "stop=False" in repr(finder)
     L.seed_everything(0, verbose=False)
 
 

@@ -208,3 +208,27 @@ def test_mid_training_run_is_not_cut_short(tmp_path):
     assert r.ema[0] == pytest.approx(r.losses[0])  # no half-size first value (#14167)
     assert probe.states[1]["global_step"] == first_steps
     assert trainer.global_step == 2 * first_steps
+
+
+def test_the_modules_own_log_attributes_are_put_back_exactly(tmp_path):
+    """A module that set its own ``self.log`` / ``self.log_dict`` instance attributes keeps them (the
+    test silences logging while it runs, then restores exactly what was there)."""
+
+    class OwnLog(TinyModule):
+        def __init__(self):
+            super().__init__()
+            self.records: list[str] = []
+            self.log = lambda name, value, **kw: self.records.append(name)
+
+        def training_step(self, batch, batch_idx):
+            loss = super().training_step(batch, batch_idx)
+            self.log("train_loss", loss)
+            return loss
+
+    module = OwnLog()
+    own_log = module.log
+    assert "log" in vars(module) and "log_dict" not in vars(module)
+    finder = LRFinder(min_lr=1e-4, max_lr=1.0, num_steps=10, apply=False, verbose=False)
+    make_trainer(tmp_path, [finder], max_epochs=1).fit(module, make_loader())
+    assert vars(module)["log"] is own_log and "log_dict" not in vars(module)
+    assert module.records == ["train_loss"] * 8  # the 8 training steps log through it, the 10 test steps do not

@@ -1,12 +1,14 @@
-"""The suggestion rules on synthetic loss curves whose steepest point is known."""
+"""The pick rules and their registry, on synthetic loss curves whose answers are known."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from lr_plugins.finder.curve import LossCurve, smooth, start_level
 from lr_plugins.finder.range_test import DivergenceMonitor, ramp
-from lr_plugins.finder.suggest import smooth, steepest, suggest, valley
+from lr_plugins.finder.rules import RULES, basin, level_crossings, rule, steepest, valley_index
+from lr_plugins.finder.suggest import suggest
 
 LRS = np.geomspace(1e-6, 10.0, 100)
 X = np.log10(LRS)
@@ -53,7 +55,7 @@ def test_causal_ema_would_lag_but_zero_phase_does_not():
         m.update(float(v))
     ema = np.array(m.history)
     lag_pick = LRS[int(np.argmin(np.gradient(ema, X)[: int(np.argmin(ema)) + 1]))]
-    ours = steepest(LRS, smooth(y))
+    ours = steepest(LossCurve.from_losses(LRS, y))
     assert np.log10(lag_pick) + 2.0 > 0.5  # the EMA's steepest point sits half a decade or more to the right
     assert abs(np.log10(ours) + 2.0) < 0.1
 
@@ -97,7 +99,7 @@ def test_minimum_tenth_and_valley():
     # fastai's valley on 61 strictly decreasing points: its start is max_end - length = 60 - 61 = -1,
     # sections = 61 / 3, index = -1 + int(20.33) + int(10.17) = 29 (fastai's code, off-by-one included).
     v = np.concatenate([np.linspace(10, 0, 61), np.linspace(1, 5, 39)])
-    assert valley(v) == 29
+    assert valley_index(v) == 29
     assert s.index["valley"] < i_min
 
 
@@ -120,87 +122,77 @@ def test_divergence_monitor_bias_correction_starts_at_the_first_loss():
     assert m.best == pytest.approx(2.5)
 
 
-def test_benchmark_rule_picks_on_a_known_curve():
-    """The extra rules the benchmark compares (benchmarks/lr_finder.py), on ``2 - tanh((x + 2) / 0.5)``.
-
-    Known answers: steepest and the wide-smoothed steepest at ``x = -2``; the 30%-steepness end where
-    ``sech^2(u) = 0.3``, ``u = arccosh(sqrt(1 / 0.3))``, i.e. ``x = -2 + 0.5 u``; the minimum where
-    the blow-up starts, ``x = -0.5`` (within the smoother's reach); the midpoint half-way in log10(lr).
-    """
-    from benchmarks.lr_finder import RULES, rule_picks
-
-    picks = rule_picks(LRS, sigmoid_curve(-2.0, blowup=-0.5))
-    assert set(picks) == set(RULES)
-    x = {k: float(np.log10(v)) for k, v in picks.items()}
-    step = X[1] - X[0]
-    assert x["steepest"] == pytest.approx(-2.0, abs=0.05)
-    assert x["steepest-wide"] == pytest.approx(-2.0, abs=step)
-    assert x["steepest-end"] == pytest.approx(-2.0 + 0.5 * np.arccosh(np.sqrt(1 / 0.3)), abs=step)
-    # The blow-up leaks into the smoothed curve within the Gaussian's 3 sigma (2 points each): the
-    # smoothed minimum sits at most 6 points left of the raw one, never right of it.
-    assert -0.5 - 6 * step - 1e-9 <= x["minimum"] <= -0.5 + step
-    assert x["minimum/10"] == pytest.approx(x["minimum"] - 1.0)
-    assert x["midpoint"] == pytest.approx((x["steepest"] + x["minimum"]) / 2)
-    # basin = 0.675 sqrt(left(0.4) right(0.3)); on the descent, 2 - tanh(u) = level inverts exactly.
-    from lr_plugins.finder.suggest import level_crossings as _crossings
-
-    s = smooth(sigmoid_curve(-2.0, blowup=-0.5))
-    s0, s_min = s[:10].mean(), s.min()
-    left, _ = _crossings(LRS, s, 0.4)
+def test_basin_on_a_sigmoid_inverts_exactly():
+    """``2 - tanh((x + 2) / 0.5)`` with a blow-up at x = -0.5: on the descent ``2 - tanh(u) = level``
+    inverts exactly, so left(0.4) is known; right(0.3) is a few points into the steep blow-up."""
+    y = sigmoid_curve(-2.0, blowup=-0.5)
+    c = LossCurve.from_losses(LRS, y)
+    s = smooth(y)
+    s0, s_min = s[:10].mean(), s.min()  # the starting level: the mean of the first tenth
+    assert c.start == s0
+    left, _ = level_crossings(c, 0.4)
     assert np.log10(left) == pytest.approx(-2.0 + 0.5 * np.arctanh(2.0 - (s_min + 0.4 * (s0 - s_min))), abs=0.01)
-    _, right = _crossings(LRS, s, 0.3)
-    assert x["minimum"] < np.log10(right) <= x["minimum"] + 6 * step  # the blow-up is steep: a few points
-    assert picks["basin"] == pytest.approx(0.675 * np.sqrt(_crossings(LRS, s, 0.4)[0] * right), rel=1e-12)
+    _, right = level_crossings(c, 0.3)
+    step = X[1] - X[0]
+    assert X[c.i_min] < np.log10(right) <= X[c.i_min] + 6 * step
+    assert suggest(LRS, y).suggestions["basin"] == pytest.approx(0.675 * np.sqrt(left * right), rel=1e-12)
 
 
-def test_peak_is_three_times_steepest_when_the_minimum_is_far():
-    """``2 - tanh((x + 3) / 0.5)`` with the blow-up at x = -1: the steepest point is x = -3, the minimum
-    ~2 decades right of it, so ``peak`` = 3 x steepest exactly (log10 3 = 0.477 decades right)."""
-    s = suggest(LRS, sigmoid_curve(-3.0, blowup=-1.0))
-    assert s.suggestions["peak"] == pytest.approx(3.0 * s.suggestions["steepest"], rel=1e-12)
-    assert np.log10(s.suggestions["peak"]) == pytest.approx(-3.0 + np.log10(3.0), abs=0.1)
-    assert s.suggestions["peak"] < LRS[s.index["minimum"]]
+def test_registry_is_the_one_list_of_rules():
+    """The product's rules, in order; ``peak`` moved to the lab; LRFinder accepts exactly auto + the registry."""
+    from lr_plugins import LRFinder
+
+    assert list(RULES) == ["steepest", "valley", "minimum/10", "basin"]
+    assert set(suggest(LRS, sigmoid_curve(-2.0)).suggestions) == set(RULES)
+    with pytest.raises(ValueError, match=r"suggestion='peak'.*'auto', 'steepest', 'valley', 'minimum/10', 'basin'"):
+        LRFinder(suggestion="peak")
+    with pytest.raises(ValueError, match="taken"):
+        rule("steepest")(lambda curve: 1.0)
+    with pytest.raises(ValueError, match="taken"):
+        rule("auto")(lambda curve: 1.0)
 
 
-def test_peak_is_capped_at_one_and_a_half_times_the_loss_minimum():
-    """The blow-up starts where the descent is steepest, so the smoothed minimum is only ~0.3 decades right
-    of the steepest point: 3 x steepest (0.48 decades) would be more than 1.5x past the minimum (where the
-    test's loss stopped falling), so ``peak`` is 1.5x the LR at the smoothed minimum."""
-    y = sigmoid_curve(-2.0, blowup=-2.0)
-    s = suggest(LRS, y)
-    lr_min = LRS[s.index["minimum"]]
-    assert 3.0 * s.suggestions["steepest"] > 1.5 * lr_min
-    assert s.suggestions["peak"] == pytest.approx(1.5 * lr_min, rel=1e-12)
-    assert s.suggestions["peak"] == pytest.approx(15 * s.suggestions["minimum/10"], rel=1e-12)
+def test_a_new_rule_is_one_registered_function():
+    """Registering one function makes it a value LRFinder accepts, a pick of every result, and a figure marker."""
+    from lr_plugins import LRFinder
+    from lr_plugins.finder.result import LRFinderResult
+
+    @rule("start/100", marker="*", color="tab:pink")
+    def start_hundredth(curve: LossCurve) -> float:
+        """The first LR tested times 100."""
+        return float(curve.lrs[0]) * 100
+
+    try:
+        assert LRFinder(suggestion="start/100").suggestion == "start/100"
+        s = suggest(LRS, sigmoid_curve(-2.0))
+        assert s.suggestions["start/100"] == pytest.approx(LRS[0] * 100)
+        assert s.index["start/100"] == round(2 / 7 * 99)  # 2 decades into a 7-decade, 100-point ramp
+        r = LRFinderResult(lrs=list(LRS), losses=list(sigmoid_curve(-2.0)), smoothed=list(s.smoothed), ema=[],
+                           suggestion=s.suggestions["steepest"], suggestions=s.suggestions)
+        labels = r.plot().axes[0].get_legend_handles_labels()
+        line = [h for h, label in zip(*labels) if label.startswith("start/100")][0]
+        assert line.get_marker() == "*" and RULES["start/100"].summary == "The first LR tested times 100."
+    finally:
+        RULES.pop("start/100")
 
 
-def test_peak_on_a_curve_that_never_descends_is_the_first_lr():
-    s = suggest(LRS, 1.0 + X - X[0])
-    assert s.suggestions["peak"] == LRS[0] == s.suggestions["steepest"]
+def test_every_rule_has_one_signature():
+    c = LossCurve.from_losses(LRS, sigmoid_curve(-2.0))
+    for name, r in RULES.items():
+        lr = r.pick(c)
+        assert isinstance(lr, float) and LRS[0] / 100 <= lr <= LRS[-1], name
 
 
-def test_peak_never_exceeds_the_last_lr_tested():
-    """Still falling at the end of the range (the minimum is the last point): 1.5x the minimum would be
-    an LR the test never tried, so ``peak`` stops at ``lrs[-1]``."""
-    y = sigmoid_curve(0.7, blowup=None)  # steepest at 10**0.7 = 5, minimum at the last point, 10
-    s = suggest(LRS, y)
-    assert s.index["minimum"] == len(LRS) - 1
-    assert 3.0 * s.suggestions["steepest"] > LRS[-1]
-    assert s.suggestions["peak"] == LRS[-1]
-    assert any("right edge" in w for w in s.warnings)
-
-
-def test_benchmark_adaptive_is_peak_on_a_sharp_dip_and_basin_on_a_long_descent():
-    """The benchmark's ``adaptive`` candidate: ``peak`` when the minimum is < 0.6 decades right of the
-    steepest point (the blow-up starts 0.3 decades after it), ``basin`` on a 3-decade straight fall."""
-    from benchmarks.lr_finder import rule_picks
-
-    dip = rule_picks(LRS, sigmoid_curve(-2.0, blowup=-1.7))
-    assert np.log10(dip["minimum"] / dip["steepest"]) < 0.6
-    assert dip["adaptive"] == dip["peak"] != dip["basin"]
-    long = rule_picks(LRS, long_descent())
-    assert np.log10(long["minimum"] / long["steepest"]) > 0.6
-    assert long["adaptive"] == long["basin"] != long["peak"]
+def test_one_starting_level():
+    """The starting level is one definition: the basin's levels and the no-descent check both use it."""
+    y = sigmoid_curve(-2.0)
+    c = LossCurve.from_losses(LRS, y)
+    assert c.start == start_level(c.smoothed) == pytest.approx(np.mean(c.smoothed[:10]))
+    # A curve whose first 3 points are a spike above a flat start: the spike does not raise the level
+    # enough to fake a descent (s[0] would: a 20% "fall" from a single high first point).
+    flat = np.full(100, 2.0) + np.random.default_rng(3).normal(0, 0.005, 100)
+    flat[0] = 2.6
+    assert any("no clear descent" in w for w in suggest(LRS, flat).warnings)
 
 
 def long_descent() -> np.ndarray:
@@ -213,17 +205,16 @@ def test_basin_on_a_long_descent():
     """A straight fall over 3 decades: ``basin`` = 0.675 sqrt(left(0.4) right(0.3)); on the straight part
     ``left(0.4)`` inverts exactly, x = -4 + 1.5 (3 - level), and the right crossing is a few points
     into the steep blow-up after the minimum."""
-    from lr_plugins.finder.suggest import basin, level_crossings
-
     y = long_descent()
     s = suggest(LRS, y)
     sm = s.smoothed
     lr_min = LRS[s.index["minimum"]]
-    assert s.suggestions["basin"] == basin(LRS, sm)
+    c = LossCurve.from_losses(LRS, y)
+    assert s.suggestions["basin"] == basin(c)
     level = sm.min() + 0.4 * (sm[:10].mean() - sm.min())
-    left, _ = level_crossings(LRS, sm, 0.4)
+    left, _ = level_crossings(c, 0.4)
     assert np.log10(left) == pytest.approx(-4.0 + 1.5 * (3.0 - level), abs=0.01)
-    _, right = level_crossings(LRS, sm, 0.3)
+    _, right = level_crossings(c, 0.3)
     step = X[1] - X[0]
     assert lr_min < right <= lr_min * 10 ** (6 * step)
     assert s.suggestions["basin"] == pytest.approx(0.675 * np.sqrt(left * right), rel=1e-12)
@@ -237,7 +228,5 @@ def test_basin_on_a_curve_that_never_descends_is_the_first_lr():
 
 
 def test_level_crossing_right_of_a_minimum_that_never_climbs_back_is_the_last_lr():
-    from lr_plugins.finder.suggest import level_crossings
-
     y = sigmoid_curve(-2.0, blowup=None)  # falls, then flat: never back up to 30% of the descent
-    assert level_crossings(LRS, smooth(y), 0.3)[1] == LRS[-1]
+    assert level_crossings(LossCurve.from_losses(LRS, y), 0.3)[1] == LRS[-1]

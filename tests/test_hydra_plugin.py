@@ -73,7 +73,7 @@ def test_wheel_ships_configs(wheel_env):
 
 
 def test_third_party_app_instantiates_packaged_schedule(wheel_env):
-    proc = _run([str(wheel_env["py"]), "app.py", "schedule.cycle_length=4", "schedule.max_lr=0.2",
+    proc = _run([str(wheel_env["py"]), "app.py", "schedule.unit=epoch", "schedule.cycle_length=4", "schedule.max_lr=0.2",
                  "hydra.run.dir=out"], cwd=wheel_env["app"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     # SGDR, T_0 = 4 epochs, 2 steps/epoch: step 2 is 1 epoch in, 0.2 * (1 + cos(pi/4)) / 2.

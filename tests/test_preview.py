@@ -14,7 +14,7 @@ from lr_plugins.app.preview import compose_config, main, plan, text_plot
 
 
 def test_plan_sgdr_50_epochs_matches_the_formula():
-    p = plan(compose_config(["schedule=sgdr", "trainer.max_epochs=50"]))
+    p = plan(compose_config(["schedule=sgdr", "schedule.unit=epoch", "schedule.cycle_length=5", "trainer.max_epochs=50"]))
     spe = math.ceil(3600 / 64)  # MNIST-1D: 4000 train - 10% validation, batch 64
     assert (p["steps_per_epoch"], p["total_steps"]) == (spe, 50 * spe)
     t_cur = (np.arange(50 * spe) / spe) % 5.0  # cycle_length 5 epochs, peak = model.lr 0.1

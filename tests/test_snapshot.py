@@ -116,7 +116,7 @@ def test_keep_deletes_older_snapshots(tmp_path):
     trainer.fit(TinyModule(), make_loader())
     assert [r["step"] for r in snap.records] == [31, 39]
     assert files(tmp_path / "s") == ["cycle003-step00000031.pt", "cycle004-step00000039.pt"]
-    assert sorted(snap._memory) == sorted(str(p) for p in snap.paths)
+    assert sorted(snap._memory) == sorted(p.name for p in snap.paths)
 
 
 def test_default_dirpath_is_in_the_log_dir(tmp_path):
@@ -341,7 +341,7 @@ def test_resume_after_the_run_went_on_warns_about_deleted_snapshots(tmp_path):
     assert files(tmp_path / "s") == ["cycle003-step00000031.pt"]
     snap = SnapshotEnsemble(keep=1, dirpath=tmp_path / "s")
     trainer = make_trainer(tmp_path, [snap, SGDR(max_lr=0.1, cycle_length=1)], max_epochs=4)
-    with pytest.warns(UserWarning, match="1 snapshot.s. recorded in the checkpoint are missing on disk"):
+    with pytest.warns(UserWarning, match="1 snapshot.s. recorded in the checkpoint are missing or unreadable"):
         trainer.fit(TinyModule(), make_loader(), ckpt_path=str(ckpt))
     assert [r["step"] for r in snap.records] == [31]
     assert files(tmp_path / "s") == ["cycle003-step00000031.pt"]
@@ -392,3 +392,15 @@ def test_hydra_config_instantiates_with_the_class_defaults():
     assert {k: v for k, v in cfg.items() if k != "_target_"} == {k: p.default for k, p in params.items() if k != "self"}
     snap = instantiate(cfg, keep=4)
     assert isinstance(snap, SnapshotEnsemble) and snap.keep == 4 and snap.dirpath is None
+
+
+# ---------------------------------------------------------------------- docstrings
+@pytest.mark.parametrize("name", ["store", "ensemble", "evaluate", "callback", "__init__"])
+def test_docstring_examples_run_and_use_only_the_library(name):
+    import doctest
+    import importlib
+
+    module = importlib.import_module("lr_plugins.snapshot" + ("" if name == "__init__" else f".{name}"))
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
+    assert result.failed == 0
+    assert "lr_plugins.app" not in Path(module.__file__).read_text()  # the library's examples need no app

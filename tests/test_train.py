@@ -135,13 +135,13 @@ def test_default_run_reduced_budget(tmp_path):
         assert f"{key} " in proc.stdout
     assert f"Run folder: {run}" in proc.stdout
     assert f"tensorboard --logdir {run / 'tb'}" in proc.stdout
-    # TensorBoard: LR of WarmupCosine(warmup=1 epoch, peak = model.lr 0.1), momentum, loss, accuracy.
+    # TensorBoard: LR of WarmupCosine(warmup=5% of training, peak = model.lr 0.1), momentum, loss, accuracy.
     lr = scalars(run / "tb", "lr-SGD")
     spe = math.ceil(3600 / 64)
     total = 2 * spe
     for step, value in lr.items():
-        t = step / spe
-        expected = 0.1 * t if t < 1 else 0.1 * (1 + math.cos(math.pi * (t - 1) / (total / spe - 1))) / 2
+        t = step / total
+        expected = 0.1 * t / 0.05 if t < 0.05 else 0.1 * (1 + math.cos(math.pi * (t - 0.05) / 0.95)) / 2
         assert value == pytest.approx(expected, rel=1e-5, abs=1e-7)
     logged = [s for s in range(total) if (s + 1) % 10 == 0]  # trainer.log_every_n_steps=10, as LearningRateMonitor
     assert sorted(lr) == logged
@@ -152,7 +152,7 @@ def test_default_run_reduced_budget(tmp_path):
 
 
 def test_schedule_override_sgdr(tmp_path):
-    proc = lr_train(["schedule=sgdr", "schedule.cycle_length=1", "schedule.max_lr=0.05", "data=digits",
+    proc = lr_train(["schedule=sgdr", "schedule.unit=epoch", "schedule.cycle_length=1", "schedule.max_lr=0.05", "data=digits",
                      "model=mlp", "trainer.max_epochs=3", *FAST], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (run,) = run_folders(tmp_path)
@@ -179,11 +179,12 @@ def test_multirun_2x2_writes_summary(tmp_path):
         job = json.loads((sweep / r["job"] / "result.json").read_text())
         assert float(r["test/acc"]) == pytest.approx(job["metrics"]["test/acc"])
         peak, steps, lrs = float(r["overrides"].rsplit("=", 1)[1]), job["history"]["step"], job["history"]["lr"]
-        spe = math.ceil(1213 / 64)
-        if "sgdr" in r["overrides"]:  # cycle_length 5 epochs > 2: half a cosine from the peak
-            expected = [peak * (1 + math.cos(math.pi * k / spe / 5)) / 2 for k in steps]
-        else:  # CLR rising half: min_lr 0.01 to the peak over step_size 2.5 epochs
-            expected = [0.01 + (peak - 0.01) * k / spe / 2.5 for k in steps]
+        total = 2 * math.ceil(1213 / 64)
+        if "sgdr" in r["overrides"]:  # the preset: 4 cosine cycles of a quarter of training each
+            expected = [peak * (1 + math.cos(math.pi * (k / total % 0.25) / 0.25)) / 2 for k in steps]
+        else:  # the preset: triangles between peak / 4 and the peak, half a cycle = 1/8 of training
+            x = [k / total / 0.25 % 1.0 for k in steps]
+            expected = [peak / 4 + 0.75 * peak * (2 * v if v <= 0.5 else 2 * (1 - v)) for v in x]
         assert lrs == pytest.approx(expected, rel=1e-6)
     assert (sweep / "summary.md").read_text().startswith("| job | overrides |")
     assert (sweep / "summary.png").stat().st_size > 10_000
@@ -241,13 +242,13 @@ def test_warmup_longer_than_training_is_refused_at_fit_start(tmp_path):
 
 
 # ---------------------------------------------------------------------- contracts with the finder and snapshots
-@pytest.mark.parametrize("rule", ["steepest", "peak", "basin"])
+@pytest.mark.parametrize("rule", ["auto", "steepest", "basin"])
 def test_lr_finder_exit_prints_the_pick_and_trains_nothing(tmp_path, capsys, rule):
     pytest.importorskip("lr_plugins.finder")
     from lr_plugins.app.train import train
 
-    cfg = _compose([f"lr_finder={rule}", "lr_finder.exit=true", "data=digits", "model=mlp", *FAST])
-    assert cfg.lr_finder.suggestion == rule
+    cfg = _compose([f"lr_finder={rule}", "lr_finder.stop=true", "data=digits", "model=mlp", *FAST])
+    assert cfg.lr_finder.suggestion == rule and "exit" not in cfg.lr_finder
     out = train(cfg, tmp_path)
     printed = capsys.readouterr().out
     assert f"schedule.max_lr={out['suggestion']:.4g}" in printed
@@ -258,7 +259,7 @@ def test_lr_finder_exit_prints_the_pick_and_trains_nothing(tmp_path, capsys, rul
 def test_lr_finder_scale_override_scales_the_pick(tmp_path, capsys):
     from lr_plugins.app.train import train
 
-    cfg = _compose(["lr_finder=basin", "lr_finder.scale=2", "lr_finder.exit=true", "data=digits", "model=mlp", *FAST])
+    cfg = _compose(["lr_finder=basin", "lr_finder.scale=2", "lr_finder.stop=true", "data=digits", "model=mlp", *FAST])
     out = train(cfg, tmp_path)
     assert out["suggestion"] == 2 * out["suggestions"]["basin"]
     assert f"(basin {out['suggestions']['basin']:.4g} x 2)" in capsys.readouterr().out
@@ -279,26 +280,26 @@ def test_lr_finder_scale_in_a_training_run_trains_with_the_scaled_pick(tmp_path,
 def test_lr_finder_exit_with_an_hparams_search_is_refused(tmp_path):
     from lr_plugins.app.train import ConfigError, train
 
-    cfg = _compose(["lr_finder=steepest", "lr_finder.exit=true", "+optimized_metric=val/acc", "data=digits", *FAST])
-    with pytest.raises(ConfigError, match="lr_finder.exit=true trains nothing.*'val/acc'"):
+    cfg = _compose(["lr_finder=steepest", "lr_finder.stop=true", "+optimized_metric=val/acc", "data=digits", *FAST])
+    with pytest.raises(ConfigError, match="lr_finder.stop=true trains nothing.*'val/acc'"):
         train(cfg, tmp_path)
     assert not any(tmp_path.iterdir())
 
 
 def test_lr_finder_exit_sweep_writes_the_picks_and_a_summary(tmp_path):
-    """`-m ... lr_finder.exit=true`: every job writes result.json with its picks, the sweep tabulates them."""
-    proc = lr_train(["-m", "lr_finder=steepest", "lr_finder.suggestion=steepest,peak", "lr_finder.exit=true",
+    """`-m ... lr_finder.stop=true`: every job writes result.json with its picks, the sweep tabulates them."""
+    proc = lr_train(["-m", "lr_finder=steepest", "lr_finder.suggestion=steepest,valley", "lr_finder.stop=true",
                      "data=digits", "model=mlp",
                      "hydra.sweep.dir=sweep", *FAST], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = [json.loads((tmp_path / "sweep" / job / "result.json").read_text()) for job in ("0", "1")]
-    for r, rule in zip(results, ("steepest", "peak")):
+    for r, rule in zip(results, ("steepest", "valley")):
         assert f"lr_finder.suggestion={rule}" in r["overrides"]
         assert r["suggestion"] == r["suggestions"][rule] == r["metrics"]["lr_finder/suggestion"]
-        assert set(r["suggestions"]) == {"steepest", "valley", "minimum/10", "peak", "basin"}
+        assert set(r["suggestions"]) == {"steepest", "valley", "minimum/10", "basin"}
         assert "history" not in r  # nothing was trained
     summary = (tmp_path / "sweep" / "summary.md").read_text()
-    assert "lr_finder/suggestion" in summary and "lr_finder.suggestion=peak" in summary
+    assert "lr_finder/suggestion" in summary and "lr_finder.suggestion=valley" in summary
     assert f"{results[1]['suggestion']:.4g}" in summary  # LRs with 4 significant digits, not 4 decimals
 
 
@@ -306,7 +307,7 @@ def test_lr_finder_and_snapshot_callbacks_in_one_run(tmp_path, capsys):
     pytest.importorskip("lr_plugins.finder")
     from lr_plugins.app.train import train
 
-    cfg = _compose(["lr_finder=steepest", "schedule=sgdr", "schedule.cycle_length=1", "snapshot=ensemble",
+    cfg = _compose(["lr_finder=steepest", "schedule=sgdr", "schedule.unit=epoch", "schedule.cycle_length=1", "snapshot=ensemble",
                     "data=digits", "model=mlp", "trainer.max_epochs=2", "~logger", *FAST])
     out = train(cfg, tmp_path)
     # The finder's pick became SGDR's peak: the first step after the range test uses it.

@@ -58,18 +58,20 @@ COMMON_BAD = [
 def _cases():
     for cls, req in REQUIRED.items():
         for arg, value, exc, words in COMMON_BAD:
+            if cls is CyclicLR and arg == "min_lr" and value is None:
+                continue  # CyclicLR(min_lr=None): the floor is a quarter of the peak
             yield pytest.param(cls, {**req, "max_lr": 0.1, arg: value}, arg, value, exc, words,
                                id=f"{cls.__name__}-{arg}={value!r}")
     specific = [
         (WarmupCosine, {"hold": -1}, "hold", -1, ValueError, "[0.0, inf]"),
-        (SGDR, {"cycle_length": 0}, "cycle_length", 0, ValueError, "(0.0, inf]"),
-        (SGDR, {"cycle_length": -3}, "cycle_length", -3, ValueError, "(0.0, inf]"),
+        (SGDR, {"cycle_length": 0}, "cycle_length", 0, ValueError, "[1e-06, inf]"),
+        (SGDR, {"cycle_length": -3}, "cycle_length", -3, ValueError, "[1e-06, inf]"),
         (SGDR, {"cycle_length": "10"}, "cycle_length", "10", TypeError, "number"),
         (SGDR, {"cycle_length": 2, "cycle_mult": 0.5}, "cycle_mult", 0.5, ValueError, "[1.0, inf]"),
         (SGDR, {"cycle_length": 2, "cycle_mult": True}, "cycle_mult", True, TypeError, "number"),
         (SGDR, {"cycle_length": 2, "cycle_decay": 0}, "cycle_decay", 0, ValueError, "(0.0, 1.0]"),
         (SGDR, {"cycle_length": 2, "cycle_decay": 1.5}, "cycle_decay", 1.5, ValueError, "(0.0, 1.0]"),
-        (CyclicLR, {"step_size": 0}, "step_size", 0, ValueError, "(0.0, inf]"),
+        (CyclicLR, {"step_size": 0}, "step_size", 0, ValueError, "[1e-06, inf]"),
         (CyclicLR, {"step_size": 2, "mode": "triangle"}, "mode", "triangle", ValueError, "'exp_range'"),
         (CyclicLR, {"step_size": 2, "gamma": 0}, "gamma", 0, ValueError, "(0.0, 1.0]"),
         (CyclicLR, {"step_size": 2, "gamma": -0.5}, "gamma", -0.5, ValueError, "(0.0, 1.0]"),
@@ -134,7 +136,7 @@ def test_valid_defaults_construct(cls):
     [
         (WarmupCosine, {"warmup": 20}, r"warmup=20.0 \(steps\) is not allowed: it is longer than training"),
         (WarmupCosine, {"warmup": 4, "hold": 6}, r"warmup=4.0 \+ hold=6.0 \(steps\) is not allowed"),
-        (OneCycle, {"pct_start": 0.01}, r"pct_start=0.01 is not allowed with 10 optimizer steps"),
+        (OneCycle, {"warmup": 10}, r"warmup=10.0 \(steps\) is not allowed: it leaves 0 optimizer steps"),
         (SGDR, {"cycle_length": 2, "warmup": 11}, r"warmup=11.0 \(steps\) is not allowed"),
     ],
 )

@@ -6,7 +6,7 @@ them and writes into the sweep folder:
 
 * ``summary.csv`` and ``summary.md``: one row per job, ``overrides`` (those that differ between
   jobs) then every ``val/*`` and ``test/*`` metric (ensemble metrics of a snapshot run included),
-  or, for ``lr_finder.exit=true`` jobs, every ``lr_finder/*`` pick;
+  or, for ``lr_finder.stop=true`` jobs, every ``lr_finder/*`` pick;
 * ``summary.png``: every job's LR curve and validation accuracy, overlaid;
 
 and prints the table. :func:`summarize` does the same for any folder, without Hydra.
@@ -89,7 +89,7 @@ def _plot(results: list[dict[str, Any]], labels: list[str], path: Path) -> None:
     ax_acc.set(xlabel="epoch", ylabel="val/acc", title="validation accuracy")
     for ax in (ax_lr, ax_acc):
         ax.grid(alpha=0.3)
-    if ax_acc.get_legend_handles_labels()[0]:  # jobs that trained nothing (lr_finder.exit=true) draw no curve
+    if ax_acc.get_legend_handles_labels()[0]:  # jobs that trained nothing (lr_finder.stop=true) draw no curve
         ax_acc.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     write_atomic(path, figure_png(fig))

@@ -147,11 +147,11 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str
     finder_cfg, finder_exit, finder = None, False, None
     if cfg.get("lr_finder") is not None:
         finder_cfg = OmegaConf.to_container(cfg.lr_finder, resolve=True)
-        finder_exit = bool(finder_cfg.pop("exit", False))
+        finder_exit = finder_cfg.get("stop") is True  # LRFinder(stop=...) validates any other value
         if finder_exit and cfg.get("optimized_metric"):
             raise ConfigError(
-                f"lr_finder.exit=true trains nothing, so there is no {cfg.optimized_metric!r} for the "
-                "hparams_search sweeper to optimise: drop lr_finder.exit=true or hparams_search."
+                f"lr_finder.stop=true trains nothing, so there is no {cfg.optimized_metric!r} for the "
+                "hparams_search sweeper to optimise: drop lr_finder.stop=true or hparams_search."
             )
         if not finder_exit:
             finder = _build(OmegaConf.create(finder_cfg), "lr_finder")
@@ -170,10 +170,11 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str
         from lr_plugins.finder import find_lr
 
         kwargs = {k: v for k, v in finder_cfg.items() if k != "_target_"}
-        result = find_lr(model, datamodule=dm, trainer_kwargs=trainer_kwargs, **kwargs)
+        schedule = next((c for c in callbacks if hasattr(c, "set_peak")), None)  # auto resolves from it
+        result = find_lr(model, datamodule=dm, schedule=schedule, trainer_kwargs=trainer_kwargs, **kwargs)
         print(f"LR finder suggestion: {result.suggestion:.4g} ({result.how(digits=4)})")
         print(f"Train with it:  lr-train schedule.max_lr={result.suggestion:.4g}")
-        # The picks as metrics: a sweep (-m ... lr_finder.exit=true) summarises them per job.
+        # The picks as metrics: a sweep (-m ... lr_finder.stop=true) summarises them per job.
         picks = {"lr_finder/suggestion": result.suggestion, **{f"lr_finder/{k}": v for k, v in result.suggestions.items()}}
         return {"metrics": {k: float(v) for k, v in picks.items()}, "run_dir": str(run_dir),
                 "suggestion": result.suggestion, "suggestions": dict(result.suggestions),
@@ -247,7 +248,7 @@ def main(cfg: DictConfig) -> float | None:
         raise SystemExit(2) from None
     _print_report(out)
     write_json(run_dir / RESULT_FILE, {"overrides": _overrides(), **out})  # last: marks the run finished
-    if "suggestion" in out:  # lr_finder.exit=true: nothing was trained, nothing to optimise
+    if "suggestion" in out:  # lr_finder.stop=true: nothing was trained, nothing to optimise
         return None
     key = OmegaConf.select(cfg, "optimized_metric", default=None)
     return out["metrics"].get(key) if key else None

@@ -1,20 +1,28 @@
-"""LR range test (Smith, 2017) with a robust steepest-slope pick.
+"""LR range test (Smith, 2017) with a pick rule that fits the schedule that follows it.
 
-* :class:`LRFinder`: the callback (test at fit start, exact restore, pick applied);
+* :class:`LRFinder`: the callback (test at fit start, exact restore, pick applied, saved in checkpoints);
 * :func:`find_lr`: the same test in a throw-away Trainer, returning the result;
-* :class:`LRFinderResult`: the curve, the picks and diagnostics;
-* :mod:`~lr_plugins.finder.suggest`: the pure-numpy rules (steepest, valley, minimum/10, peak);
-* :mod:`~lr_plugins.finder.range_test`: the loop; :mod:`~lr_plugins.finder.state`: snapshot and
+* :class:`LRFinderResult`: the curve, the picks, the rule used and why;
+* :data:`RULES` / :func:`rule`: the registry of pick rules (:mod:`~lr_plugins.finder.rules`), each a
+  function of a :class:`LossCurve` (:mod:`~lr_plugins.finder.curve`);
+* :mod:`~lr_plugins.finder.auto`: what ``suggestion="auto"`` resolves to;
+* :mod:`~lr_plugins.finder.suggest`: every rule on a curve, with warnings;
+  :mod:`~lr_plugins.finder.range_test`: the loop; :mod:`~lr_plugins.finder.state`: snapshot and
   restore; :mod:`~lr_plugins.finder.apply`: where the pick goes; :mod:`~lr_plugins.finder.plot`.
 
 Example:
     >>> from lr_plugins import LRFinder, SGDR
     >>> callbacks = [LRFinder(num_steps=100), SGDR(cycle_length=5)]
+    >>> from lr_plugins.finder import RULES
+    >>> ["auto", *RULES]
+    ['auto', 'steepest', 'valley', 'minimum/10', 'basin']
 """
 
 from lr_plugins.finder.api import find_lr
 from lr_plugins.finder.callback import LRFinder
+from lr_plugins.finder.curve import LossCurve
 from lr_plugins.finder.result import LRFinderResult
-from lr_plugins.finder.suggest import RULES, suggest
+from lr_plugins.finder.rules import RULES, rule
+from lr_plugins.finder.suggest import suggest
 
-__all__ = ["LRFinder", "find_lr", "LRFinderResult", "RULES", "suggest"]
+__all__ = ["LRFinder", "find_lr", "LRFinderResult", "LossCurve", "RULES", "rule", "suggest"]

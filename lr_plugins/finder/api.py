@@ -24,6 +24,7 @@ def find_lr(
     model: Any,
     train_dataloaders: Any = None,
     datamodule: Any = None,
+    schedule: Any = None,
     trainer_kwargs: dict[str, Any] | None = None,
     **finder_kwargs: Any,
 ) -> LRFinderResult:
@@ -34,11 +35,18 @@ def find_lr(
     adds ``LRFinder(**finder_kwargs)`` to its callbacks and calls ``fit``. The model comes back
     exactly as it was. For DDP use the :class:`LRFinder` callback in your own Trainer.
 
+    ``schedule`` is the schedule callback the training after the test will use (or ``None``: a
+    constant LR). ``suggestion="auto"`` (the default) resolves from it, over the training that
+    ``trainer_kwargs``' ``max_epochs`` / ``max_steps`` plan (Lightning's 1000 epochs if neither is
+    given); with ``apply=True`` (the default) the pick becomes its peak through
+    ``schedule.set_peak(lr)``, so the same object can go straight into the training Trainer.
+
     Args:
         model: The LightningModule.
         train_dataloaders: Training dataloader(s), as for ``Trainer.fit``.
         datamodule: A LightningDataModule instead of ``train_dataloaders``.
-        trainer_kwargs: Extra Trainer arguments (e.g. ``accumulate_grad_batches``, ``logger``).
+        schedule: The schedule callback that follows the test, or ``None``.
+        trainer_kwargs: Extra Trainer arguments (e.g. ``accumulate_grad_batches``, ``logger``, ``max_epochs``).
         **finder_kwargs: :class:`LRFinder` arguments (``min_lr``, ``max_lr``, ``num_steps``, ...).
 
     Example:
@@ -49,9 +57,18 @@ def find_lr(
     """
     import lightning.pytorch as L
 
+    from lr_plugins.callback import ScheduleCallback
+    from lr_plugins.finder.apply import apply_to_schedule
+
+    if schedule is not None and not isinstance(schedule, ScheduleCallback):
+        raise TypeError(
+            f"schedule={schedule!r} is not allowed: it must be a schedule callback (WarmupCosine, SGDR, ...) or None."
+        )
     finder_kwargs.setdefault("verbose", False)
     finder = LRFinder(**finder_kwargs)
     kwargs = {**_DEFAULTS, **(trainer_kwargs or {})}
+    # The finder applies to no Trainer schedule here: the planned one is ``schedule`` (applied below).
+    finder._planned = (schedule, kwargs.get("max_steps"), kwargs.get("max_epochs"))
     kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), finder]
     kwargs["max_steps"] = 0
     trainer = L.Trainer(**kwargs)
@@ -61,4 +78,6 @@ def find_lr(
             "find_lr got no result: the test ran in other processes (a spawn strategy?). Use the LRFinder "
             "callback in your Trainer for DDP."
         )
+    if schedule is not None and finder.apply:
+        finder.result.diagnostics["applied"] = apply_to_schedule(schedule, finder.result.suggestion)
     return finder.result

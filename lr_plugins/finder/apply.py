@@ -1,15 +1,15 @@
 """Put the found LR where training will use it.
 
-* A schedule callback (:class:`lr_plugins.callback.ScheduleCallback`) in the Trainer: its
-  ``max_lr`` becomes the pick (it reads the peak at train start, after the finder ran at fit
-  start); for :class:`lr_plugins.CyclicLR` also ``min_lr = max_lr / 4`` (Smith, 2017: the lower
-  bound about 1/3 to 1/4 of the upper).
+* A schedule callback (:class:`lr_plugins.callback.ScheduleCallback`) in the Trainer gets it
+  through its own ``set_peak(lr)``, the one hand-off: the schedule validates it (its floors must
+  fit under the peak) and moves whatever else it ties to the peak (CyclicLR its floor, in its own
+  override). A refused pick (``ValueError``) changes nothing and warns.
 * No schedule callback: group ``i`` of the first optimizer gets ``pick * peak_i / peak_0`` (the
   configured ratios are kept). A torch LR scheduler the module returned is rescaled with it, so
   it does not overwrite the pick at its next step: every LR-valued field (``base_lrs``,
-  ``initial_lr``, ``_last_lr``, OneCycleLR's ``max_lr``/``min_lr``, CyclicLR's ``max_lrs``) of
+  ``initial_lr``, ``_last_lr``, OneCycleLR's ``max_lr``/``min_lr``, torch CyclicLR's ``max_lrs``) of
   group ``i`` is multiplied by ``pick * peak_i / peak_0 / peak_i_old``, where a group's peak is
-  OneCycleLR's ``max_lr``, CyclicLR's ``max_lrs[i]``, else the scheduler's ``base_lrs[i]``.
+  OneCycleLR's ``max_lr``, torch CyclicLR's ``max_lrs[i]``, else the scheduler's ``base_lrs[i]``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import math
 import warnings
 from typing import Any
 
-__all__ = ["apply_lr"]
+__all__ = ["apply_lr", "apply_to_schedule"]
 
 _GROUP_KEYS = ("lr", "initial_lr", "max_lr", "min_lr")
 
@@ -35,35 +35,35 @@ def _peaks(optimizer: Any, schedulers: list[Any]) -> list[float]:
     return [float(g["lr"]) for g in optimizer.param_groups]
 
 
+def apply_to_schedule(schedule: Any, lr: float) -> str:
+    """``schedule.set_peak(lr)``; return what changed, or warn and return ``"nothing"`` if it refused."""
+    before = schedule.config()
+    try:
+        schedule.set_peak(lr)
+    except ValueError as e:
+        warnings.warn(
+            f"LRFinder: the pick lr={lr:.3g} does not fit {type(schedule).__name__}: {e} max_lr was left "
+            "unchanged. Lower that floor or widen the finder's range.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return "nothing"
+    after = schedule.config()
+    changed = [f"{k}={after[k]:.3g}" if isinstance(after[k], float) else f"{k}={after[k]!r}"
+               for k in after if after[k] != before.get(k)] or [f"max_lr={lr:.3g}"]
+    return f"{type(schedule).__name__}." + ", ".join(changed)
+
+
 def apply_lr(trainer: Any, lr: float) -> str:
     """Apply ``lr`` to the Trainer's schedule callback or first optimizer; return what was changed."""
-    from lr_plugins.callback import CyclicLR, ScheduleCallback
+    from lr_plugins.callback import ScheduleCallback
 
     if not math.isfinite(lr) or lr <= 0:
         warnings.warn(f"LRFinder: no usable suggestion (lr={lr!r}); nothing was applied.", UserWarning, stacklevel=3)
         return "nothing"
     schedules = [c for c in trainer.callbacks if isinstance(c, ScheduleCallback)]
     if schedules:
-        changed = []
-        for s in schedules:
-            cyclic = isinstance(s, CyclicLR)
-            old_floor = s.min_lr
-            if cyclic:
-                s.min_lr = lr / 4
-            try:
-                s.check_peak(lr)  # the schedule's own check: floors under the peak, OneCycle's third phase
-            except ValueError as e:
-                s.min_lr = old_floor
-                warnings.warn(
-                    f"LRFinder: the pick lr={lr:.3g} does not fit {type(s).__name__}: {e} max_lr was left "
-                    "unchanged. Lower that floor or widen the finder's range.",
-                    UserWarning,
-                    stacklevel=3,
-                )
-                continue
-            s.max_lr = lr
-            changed.append(f"{type(s).__name__}.max_lr={lr:.3g}" + (f", min_lr={s.min_lr:.3g}" if cyclic else ""))
-        return "; ".join(changed) or "nothing"
+        return "; ".join(c for c in (apply_to_schedule(s, lr) for s in schedules) if c != "nothing") or "nothing"
     optimizer = trainer.optimizers[0]
     schedulers = [c.scheduler for c in trainer.lr_scheduler_configs if c.scheduler.optimizer is optimizer]
     peaks = _peaks(optimizer, schedulers)

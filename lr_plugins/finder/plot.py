@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from lr_plugins._figures import new_figure
+from lr_plugins.finder.curve import start_level
+from lr_plugins.finder.rules import RULES
 
 __all__ = ["plot_result"]
-
-_MARKERS = {"steepest": ("o", "tab:red"), "valley": ("s", "tab:green"), "minimum/10": ("^", "tab:purple"),
-            "peak": ("D", "tab:orange"), "basin": ("v", "tab:brown")}
 
 
 def plot_result(result: Any, ax: Any = None) -> Any:
@@ -31,7 +30,7 @@ def plot_result(result: Any, ax: Any = None) -> Any:
     for rule, lr in result.suggestions.items():
         if not np.isfinite(lr) or not len(lrs):
             continue
-        marker, color = _MARKERS.get(rule, ("x", "black"))
+        marker, color = (RULES[rule].marker, RULES[rule].color) if rule in RULES else ("x", "black")
         y = float(np.interp(np.log10(lr), np.log10(lrs), smoothed))
         chosen = " (pick)" if rule == result.rule else ""
         ax.plot([lr], [y], marker=marker, color=color, ms=9, ls="none", label=f"{rule}{chosen}: {lr:.3g}")
@@ -42,7 +41,7 @@ def plot_result(result: Any, ax: Any = None) -> Any:
     ax.set_xlabel("learning rate")
     ax.set_ylabel("training loss")
     if len(smoothed):
-        lo, hi = float(np.min(smoothed)), float(smoothed[0])
+        lo, hi = float(np.min(smoothed)), max(start_level(smoothed), float(np.min(smoothed)))
         top = hi + 0.5 * max(hi - lo, 1e-3 * abs(hi) + 1e-12)
         ax.set_ylim(lo - 0.1 * (top - lo), top)
     ax.set_title(f"LR range test: {len(lrs)} steps, {result.stop_reason}")

@@ -102,6 +102,13 @@ def _batches(iterables: Any) -> Iterator[tuple[Any, int]]:
             raise ValueError("The train dataloader yielded no batch: the LR range test needs training batches.")
 
 
+_SILENCED = ("log", "log_dict")
+
+
+def _no_log(*args: Any, **kwargs: Any) -> None:
+    """Stands in for ``self.log`` / ``self.log_dict`` during the test."""
+
+
 def _loss_of(output: Any) -> torch.Tensor | None:
     if isinstance(output, Mapping):
         output = output.get("loss")
@@ -142,8 +149,10 @@ def run_range_test(
     curve = RangeTestCurve(ema=monitor.history)  # the EMA of every recorded step
     batches = _batches(trainer.train_dataloader)
     # The module's self.log would need the fit loop's result collection; the test logs nothing.
-    module.log = lambda *args, **kwargs: None
-    module.log_dict = lambda *args, **kwargs: None
+    # Instance attributes the module had under these names are put back exactly afterwards.
+    own = {name: vars(module)[name] for name in _SILENCED if name in vars(module)}
+    for name in _SILENCED:
+        vars(module)[name] = _no_log
     try:
         module.train()
         optimizer.zero_grad(set_to_none=True)
@@ -187,5 +196,9 @@ def run_range_test(
                 break
     finally:
         batches.close()
-        del module.log, module.log_dict
+        for name in _SILENCED:
+            if name in own:
+                vars(module)[name] = own[name]
+            else:
+                vars(module).pop(name, None)
     return curve

@@ -25,8 +25,11 @@ class LRFinderResult:
         smoothed: The zero-phase smoothed loss the picks are made on.
         ema: The causal bias-corrected EMA used only for the divergence stop.
         suggestion: The LR picked by ``rule``, times ``scale``: the LR applied and printed.
-        suggestions: ``{"steepest": ..., "valley": ..., "minimum/10": ..., "peak": ..., "basin": ...}``.
-        rule: The rule behind ``suggestion``.
+        suggestions: Every registered rule's LR (unscaled), by name: ``{"steepest": ..., "valley": ..., ...}``
+            (the names of :data:`lr_plugins.finder.RULES`).
+        rule: The rule behind ``suggestion`` (for ``suggestion="auto"``, the rule it resolved to).
+        reason: Why that rule: ``"no schedule callback: constant LR"``, ``"WarmupCosine is annealed: ..."``
+            or ``"suggestion='valley'"`` when it was chosen by name.
         scale: The multiplier of the rule's LR (``LRFinder(scale=...)``; 1 by default).
         stop_reason: ``"completed"``, ``"diverged"`` (smoothed loss above ``diverge_threshold`` x best)
             or ``"non-finite"`` (a NaN/inf loss; that step is not recorded). An exception or Ctrl+C
@@ -48,6 +51,7 @@ class LRFinderResult:
     suggestion: float
     suggestions: dict[str, float]
     rule: str = "steepest"
+    reason: str = ""
     scale: float = 1.0
     stop_reason: str = "completed"
     warnings: list[str] = field(default_factory=list)
@@ -62,12 +66,43 @@ class LRFinderResult:
         return self.rule if self.scale == 1.0 else f"{self.rule} {self.suggestions[self.rule]:.{digits}g} x {self.scale:g}"
 
     def summary(self) -> str:
-        """One line: the pick, the rule, the other rules and the override."""
+        """One line: the pick, the rule and why, the other rules and the override."""
         others = ", ".join(f"{k} {v:.3g}" for k, v in self.suggestions.items() if k != self.rule)
+        why = f" [{self.reason}]" if self.reason else ""
         return (
-            f"LRFinder: suggested lr {self.suggestion:.3g} ({self.how()}; {others}; {len(self.lrs)} points, "
+            f"LRFinder: suggested lr {self.suggestion:.3g} ({self.how()}{why}; {others}; {len(self.lrs)} points, "
             f"{self.stop_reason}). Reuse it with: {self.override()}"
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain Python values only (lists, floats, str, dicts): what a checkpoint stores.
+
+        Example:
+            >>> r = LRFinderResult(lrs=[0.1], losses=[1.0], smoothed=[1.0], ema=[1.0], suggestion=0.1,
+            ...                    suggestions={"steepest": 0.1})
+            >>> LRFinderResult.from_dict(r.to_dict()) == r
+            True
+        """
+        return {
+            "lrs": [float(v) for v in self.lrs], "losses": [float(v) for v in self.losses],
+            "smoothed": [float(v) for v in self.smoothed], "ema": [float(v) for v in self.ema],
+            "suggestion": float(self.suggestion), "suggestions": {str(k): float(v) for k, v in self.suggestions.items()},
+            "rule": str(self.rule), "reason": str(self.reason), "scale": float(self.scale),
+            "stop_reason": str(self.stop_reason), "warnings": [str(w) for w in self.warnings],
+            "diagnostics": _plain(self.diagnostics),
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> LRFinderResult:
+        """The result :meth:`to_dict` saved; ``ValueError`` naming what is missing or malformed."""
+        if not isinstance(state, dict):
+            raise ValueError(f"LRFinder checkpoint state is not allowed: {type(state).__name__}, expected a dict.")
+        try:
+            result = cls(**state)
+            result.suggestion = float(result.suggestion)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"LRFinder checkpoint state is malformed ({e}); it must come from LRFinderResult.to_dict().") from e
+        return result
 
     def to_csv(self) -> str:
         """The curve as CSV text: ``step,lr,loss,smoothed,ema``."""
@@ -91,3 +126,14 @@ class LRFinderResult:
     def log10_suggestion(self) -> float:
         """``log10(suggestion)``."""
         return float(np.log10(self.suggestion))
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with numpy scalars and tuples turned into plain Python (safe for ``weights_only`` loads)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

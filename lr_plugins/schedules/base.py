@@ -1,29 +1,114 @@
 """The common part of every schedule: arguments, linear warmup, step/epoch units.
 
 A schedule is a closed-form function of the optimizer step. With ``t`` the time since the
-schedule started, in ``unit``s (``t = step / steps_per_epoch`` for ``unit="epoch"``):
+schedule started, in ``unit``s (``t = step / steps_per_epoch`` for ``unit="epoch"``, ``t = step``
+for ``unit="step"``, ``t = step / total_steps`` for ``unit="fraction"``):
 
     lr(t) = warmup_start_lr + (peak - warmup_start_lr) * t / warmup     for t < warmup
     lr(t) = body(t - warmup)                                            otherwise
 
 where ``body`` is the family's formula (see the subclasses). Nothing here depends on the
 previous LR, so any step can be evaluated on its own, which makes resume exact.
+
+Every concrete curve registers itself in :data:`CURVES` under its public name (``SGDR``, ...)
+by declaring ``class SGDRCurve(CyclicCurve, name="SGDR")``: lists of schedules (the callback
+classes, tests, docs) derive from that one registry.
+
+Limits, checked with one clear error each: ``step`` is an integer in ``[0, MAX_STEP)``;
+``total_steps`` a whole number ``>= 0`` (``preview`` at most ``MAX_PREVIEW_STEPS``);
+``steps_per_epoch`` a finite number ``> 0``; ``t`` at most ``MAX_TIME`` units; cycle lengths
+(SGDR's ``cycle_length``, CyclicLR's ``step_size``) at least ``MIN_CYCLE`` units.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-from typing import Any
+import numbers
+from typing import Any, ClassVar
 
 import numpy as np
 
 from lr_plugins._validation import check_bool, check_choice, check_real
 
-__all__ = ["Curve", "CyclicCurve", "MomentumCycling", "UNITS", "at_most", "snap"]
+__all__ = [
+    "CURVES",
+    "Curve",
+    "CyclicCurve",
+    "MomentumCycling",
+    "UNITS",
+    "MAX_PREVIEW_STEPS",
+    "MAX_STEP",
+    "MAX_TIME",
+    "MIN_CYCLE",
+    "at_most",
+    "snap",
+    "check_step",
+    "check_total_steps",
+    "check_steps_per_epoch",
+]
 
-UNITS = ("epoch", "step")
+UNITS = ("epoch", "step", "fraction")
+#: ``preview`` refuses more steps than this (10 million: an 80 MB array, about 15 s of Python).
+MAX_PREVIEW_STEPS = 10**7
+#: Steps are integers below 2**53, where every integer is exact as a float.
+MAX_STEP = 2**53
+#: The largest time, in units, a curve is evaluated at (``step / steps_per_epoch``).
+MAX_TIME = 1e15
+#: The shortest cycle length (SGDR's ``cycle_length``, CyclicLR's ``step_size``), in units.
+MIN_CYCLE = 1e-6
 _EPS = 1e-9
+#: Iterations the float-noise corrections of a closed-form cycle index may take.
+_FIXUPS = 4
+
+#: Every concrete curve by public name, in definition order (filled by ``Curve.__init_subclass__``).
+CURVES: dict[str, type[Curve]] = {}
+
+
+def _whole(name: str, value: Any, allowed: str, high: float) -> int:
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if not ok and isinstance(value, float) and value.is_integer():
+        ok = True
+    if not ok:
+        raise TypeError(f"{name}={value!r} is not allowed: {name} must be {allowed}.")
+    if not 0 <= value < high:
+        raise ValueError(f"{name}={value!r} is not allowed: {name} must be {allowed}.")
+    return int(value)
+
+
+def check_step(step: Any) -> int:
+    """Return ``step`` as an ``int`` after checking that it is an optimizer step in ``[0, MAX_STEP)``.
+
+    Example:
+        >>> check_step(3)
+        3
+    """
+    return _whole("step", step, "an integer >= 0 (the 0-based optimizer step) and < 2**53", MAX_STEP)
+
+
+def check_total_steps(total_steps: Any, *, optional: bool = False, maximum: int = MAX_STEP) -> int | None:
+    """Return ``total_steps`` as an ``int`` after checking it is a whole number in ``[0, maximum]``.
+
+    Example:
+        >>> check_total_steps(100)
+        100
+    """
+    if total_steps is None and optional:
+        return None
+    allowed = f"a whole number of optimizer steps in [0, {maximum}]" + (" or None" if optional else "")
+    return _whole("total_steps", total_steps, allowed, maximum + 1)
+
+
+def check_steps_per_epoch(steps_per_epoch: Any) -> float:
+    """Return ``steps_per_epoch`` as a float after checking that it is finite and ``> 0``.
+
+    Example:
+        >>> check_steps_per_epoch(10)
+        10.0
+    """
+    value = check_real("steps_per_epoch", steps_per_epoch, low=0.0, low_open=True)
+    assert value is not None
+    return value
 
 
 def snap(x: float) -> float:
@@ -49,13 +134,27 @@ class Curve:
         min_lr: Floor LR (group 0; other groups are scaled by their LR ratio).
         warmup: Length of the linear warmup, in ``unit``s (may be fractional).
         warmup_start_lr: LR at the start of the warmup.
-        unit: ``"epoch"`` or ``"step"``: what the lengths and ``t`` are counted in.
+        unit: What lengths and ``t`` are counted in: ``"epoch"`` (``t = step / steps_per_epoch``),
+            ``"step"`` (``t = step``) or ``"fraction"`` of the whole training
+            (``t = step / total_steps``; needs the total, and lengths must be <= 1).
+
+    Subclasses register under a public name with ``class XCurve(Curve, name="X")``.
     """
 
-    #: Whether the schedule cannot run without knowing the total number of steps.
+    #: Whether the schedule cannot run without knowing the total number of steps
+    #: (also true of every schedule with ``unit="fraction"``).
     needs_total: bool = False
     #: Whether the schedule cycles momentum inversely to the LR.
     cycles_momentum: bool = False
+    #: Arguments of a typical instance, for generated examples (``SGDR(max_lr=0.1, ...)``).
+    example_args: ClassVar[str] = "max_lr=0.1"
+
+    def __init_subclass__(cls, name: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if name is not None:
+            if name in CURVES:
+                raise TypeError(f"two curves register the name {name!r}: {CURVES[name].__qualname__} and {cls.__qualname__}")
+            CURVES[name] = cls
 
     def __init__(
         self,
@@ -71,33 +170,69 @@ class Curve:
         self.warmup = check_real("warmup", warmup, low=0.0)
         self.warmup_start_lr = check_real("warmup_start_lr", warmup_start_lr, low=0.0)
         self.unit = check_choice("unit", unit, UNITS)
+        self.check_length("warmup", self.warmup)
+        if self.unit == "fraction":
+            self.needs_total = True
         if self.max_lr is not None:
             self.check_peak(self.max_lr)
         super().__init__()
 
     # ------------------------------------------------------------------ checks
+    def check_length(self, name: str, value: float | None) -> None:
+        """Raise ``ValueError`` if a length is above 1 with ``unit="fraction"`` (more than all of training)."""
+        if self.unit == "fraction" and value is not None and value > 1:
+            raise ValueError(
+                f"{name}={value!r} is not allowed with unit='fraction': lengths are fractions of the whole "
+                f"training, so {name} must be <= 1 (set unit='epoch' or unit='step' to count in epochs or steps)."
+            )
+
     def check_peak(self, peak: float, what: str = "max_lr") -> None:
         """Raise ``ValueError`` unless the floors fit under ``peak`` (the LR of group 0)."""
         for name in ("min_lr", "warmup_start_lr"):
             value = getattr(self, name)
-            if value > peak:
+            if value is not None and value > peak:
                 raise ValueError(
                     f"{name}={value!r} is not allowed: it must be <= the peak LR ({what}={peak!r})."
                 )
 
+    def set_peak(self, lr: float) -> None:
+        """Make ``lr`` the peak (``max_lr``): the one way to hand a schedule a new peak.
+
+        Validates as the constructor does (``max_lr`` a finite number > 0, every floor under it,
+        a family's own rules) and changes nothing when that fails. The LR finder calls it with
+        its pick before training starts.
+
+        Example:
+            >>> from lr_plugins import WarmupCosine
+            >>> s = WarmupCosine(min_lr=0.01)
+            >>> s.set_peak(0.3)
+            >>> s.max_lr
+            0.3
+        """
+        peak = check_real("max_lr", lr, low=0.0, low_open=True)
+        assert peak is not None
+        self.check_peak(peak)
+        self.max_lr = peak
+
     def check_total(self, total_steps: float, steps_per_epoch: float) -> None:
         """Raise ``ValueError`` if the schedule cannot run for ``total_steps`` optimizer steps."""
         if self.needs_total and not math.isfinite(total_steps):
+            why = "unit='fraction' counts in fractions of it" if self.unit == "fraction" else "it anneals to its end"
             raise ValueError(
-                f"{type(self).__name__} needs the total number of optimizer steps, but training is "
+                f"{type(self).__name__} needs the total number of optimizer steps ({why}), but training is "
                 "infinite (max_epochs=-1 and max_steps=-1): set trainer max_epochs or max_steps, "
-                "or use a schedule that needs no end (SGDR, CyclicLR, StepDecay, ...)."
+                "or use a schedule that needs no end (SGDR, CyclicLR, StepDecay, ...) with unit='epoch' or 'step'."
             )
-        if math.isfinite(total_steps) and self.warmup * self.steps_per_unit(steps_per_epoch) > total_steps:
+        if self.unit == "fraction" and total_steps < 1:
+            raise ValueError(
+                f"total_steps={total_steps!r} is not allowed with unit='fraction': lengths are fractions of "
+                "training, which needs at least 1 optimizer step."
+            )
+        spu = self.steps_per_unit(steps_per_epoch, total_steps)
+        if math.isfinite(total_steps) and self.warmup * spu > total_steps:
             raise ValueError(
                 f"warmup={self.warmup!r} ({self.unit}s) is not allowed: it is longer than training "
-                f"({total_steps} optimizer steps = {total_steps / self.steps_per_unit(steps_per_epoch):g} "
-                f"{self.unit}s)."
+                f"({total_steps:g} optimizer steps = {total_steps / spu:g} {self.unit}s)."
             )
 
     # ------------------------------------------------------------------ config
@@ -115,13 +250,16 @@ class Curve:
         return f"{cls}(" + ", ".join(f"{k}={v!r}" for k, v in cfg.items()) + ")"
 
     # ------------------------------------------------------------------ math
-    def steps_per_unit(self, steps_per_epoch: float) -> float:
-        """Optimizer steps in one ``unit``."""
-        return float(steps_per_epoch) if self.unit == "epoch" else 1.0
+    def steps_per_unit(self, steps_per_epoch: float, total_steps: float = math.inf) -> float:
+        """Optimizer steps in one ``unit``: ``steps_per_epoch``, 1, or ``total_steps`` (``"fraction"``)."""
+        if self.unit == "epoch":
+            return float(steps_per_epoch)
+        return float(total_steps) if self.unit == "fraction" else 1.0
 
     def lr(self, step: int, total_steps: float, steps_per_epoch: float, peak: float) -> float:
-        """The LR of optimizer ``step`` with peak ``peak`` (the hot path of the callback)."""
-        spu = float(steps_per_epoch) if self.unit == "epoch" else 1.0
+        """The LR of optimizer ``step`` with peak ``peak`` (the hot path of the callback; no checks)."""
+        unit = self.unit
+        spu = float(steps_per_epoch) if unit == "epoch" else 1.0 if unit == "step" else float(total_steps)
         t = step / spu
         if t < self.warmup:
             return self.warmup_start_lr + (peak - self.warmup_start_lr) * t / self.warmup
@@ -135,7 +273,7 @@ class Curve:
         """The momentum of optimizer ``step``, or ``None`` when the schedule leaves it alone."""
         if not self.cycles_momentum:
             return None
-        spu = float(steps_per_epoch) if self.unit == "epoch" else 1.0
+        spu = self.steps_per_unit(steps_per_epoch, total_steps)
         t = step / spu
         if t < self.warmup:
             return self.max_momentum
@@ -146,44 +284,66 @@ class Curve:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ public, no Trainer
-    def _total(self, total_steps: float | None) -> float:
-        if total_steps is None:
-            if self.needs_total:
-                raise ValueError(f"{type(self).__name__}.lr_at needs total_steps (the length of training in steps).")
-            return math.inf
-        return float(total_steps)
+    def _checked(
+        self, total_steps: Any, steps_per_epoch: Any, *, last_step: int | None = None, maximum: int = MAX_STEP
+    ) -> tuple[float, float]:
+        """Validate the public arguments; return ``(total, steps_per_epoch)`` (total ``inf`` when None)."""
+        total = check_total_steps(total_steps, optional=True, maximum=maximum)
+        spe = check_steps_per_epoch(steps_per_epoch)
+        if total is None and self.needs_total:
+            raise ValueError(f"{type(self).__name__}.lr_at needs total_steps (the length of training in steps).")
+        ftotal = math.inf if total is None else float(total)
+        self.check_total(ftotal, spe)
+        last = total if last_step is None else last_step
+        if last is not None and math.isfinite(last):
+            t = last / self.steps_per_unit(spe, ftotal)
+            if t > MAX_TIME:
+                raise ValueError(
+                    f"steps_per_epoch={steps_per_epoch!r} is not allowed here: step {last} would be "
+                    f"t={t:g} {self.unit}s, above the {MAX_TIME:g} units a schedule is evaluated at."
+                )
+        return ftotal, spe
 
     def lr_at(self, step: int, total_steps: int | None = None, steps_per_epoch: float = 1.0) -> float:
         """The LR that optimizer ``step`` (0-based) uses, with a peak of 1.0 when ``max_lr`` is None.
+
+        ``step`` must be an integer >= 0, ``total_steps`` a whole number >= 0 (or None for a
+        schedule that needs no end), ``steps_per_epoch`` a finite number > 0.
 
         Example:
             >>> from lr_plugins import WarmupCosine
             >>> WarmupCosine(max_lr=0.1, unit="step").lr_at(50, total_steps=100)
             0.05
         """
-        total = self._total(total_steps)
-        self.check_total(total, steps_per_epoch)
-        return self.lr(step, total, steps_per_epoch, 1.0 if self.max_lr is None else self.max_lr)
+        step = check_step(step)
+        total, spe = self._checked(total_steps, steps_per_epoch, last_step=step)
+        return self.lr(step, total, spe, 1.0 if self.max_lr is None else self.max_lr)
 
     def preview(self, total_steps: int, steps_per_epoch: float = 1.0) -> np.ndarray:
         """``lr_at`` for every step ``0 .. total_steps-1``, as a float64 array.
+
+        ``total_steps`` is at most ``MAX_PREVIEW_STEPS`` (10**7): plot a longer run from a
+        coarser unit, or evaluate ``lr_at`` at the steps you need.
 
         Example:
             >>> from lr_plugins import StepDecay
             >>> StepDecay(max_lr=1.0, step_size=2, unit="step").preview(5).tolist()
             [1.0, 1.0, 0.1, 0.1, 0.010000000000000002]
         """
-        total = float(total_steps)
-        self.check_total(total, steps_per_epoch)
+        if total_steps is None:
+            raise TypeError("total_steps=None is not allowed: preview needs the number of steps to draw.")
+        total, spe = self._checked(total_steps, steps_per_epoch, maximum=MAX_PREVIEW_STEPS)
         peak = 1.0 if self.max_lr is None else self.max_lr
-        return np.array([self.lr(s, total, steps_per_epoch, peak) for s in range(int(total_steps))], dtype=np.float64)
+        return np.array([self.lr(s, total, spe, peak) for s in range(int(total))], dtype=np.float64)
 
     def preview_momentum(self, total_steps: int, steps_per_epoch: float = 1.0) -> np.ndarray | None:
         """The momentum of every step, or ``None`` when the schedule does not cycle it."""
+        if total_steps is None:
+            raise TypeError("total_steps=None is not allowed: preview needs the number of steps to draw.")
+        total, spe = self._checked(total_steps, steps_per_epoch, maximum=MAX_PREVIEW_STEPS)
         if not self.cycles_momentum:
             return None
-        total = float(total_steps)
-        return np.array([self.momentum(s, total, steps_per_epoch) for s in range(int(total_steps))])
+        return np.array([self.momentum(s, total, spe) for s in range(int(total))])
 
 
 class MomentumCycling:
@@ -214,10 +374,11 @@ class MomentumCycling:
 
 
 class CyclicCurve(Curve):
-    """A curve made of cycles: adds ``cycle_ends`` (used by snapshot ensembling).
+    """A curve made of cycles: adds ``cycle_at`` and ``cycle_ends`` (used by snapshot ensembling).
 
     Subclasses give ``cycle_index(t)`` (the cycle that time ``t`` after warmup belongs to,
-    0-based) and ``cycle_boundary(k)`` (the time after warmup where cycle ``k`` ends).
+    0-based, in closed form) and ``cycle_boundary(k)`` (the time after warmup where cycle ``k``
+    ends).
     """
 
     def cycle_index(self, t: float) -> int:
@@ -226,12 +387,25 @@ class CyclicCurve(Curve):
     def cycle_boundary(self, k: int) -> float:
         raise NotImplementedError
 
-    def cycle_at(self, step: int, steps_per_epoch: float = 1.0) -> int:
+    def cycle_at(self, step: int, steps_per_epoch: float = 1.0, total_steps: int | None = None) -> int:
         """The cycle (0-based) that optimizer ``step`` belongs to; -1 during warmup.
 
-        Step ``s`` ends a cycle exactly when ``cycle_at(s + 1) > cycle_at(s)``.
+        Step ``s`` ends a cycle exactly when ``cycle_at(s + 1) > cycle_at(s)``. ``total_steps``
+        is needed with ``unit="fraction"`` only.
+
+        Example:
+            >>> from lr_plugins import SGDR
+            >>> [SGDR(cycle_length=2, unit="step").cycle_at(s) for s in range(5)]
+            [0, 0, 1, 1, 2]
         """
-        return self._cycle_of_step(step, self.steps_per_unit(steps_per_epoch))
+        step = check_step(step)
+        if total_steps is None and self.unit == "fraction":
+            raise ValueError(
+                f"total_steps=None is not allowed: {type(self).__name__} with unit='fraction' needs total_steps "
+                "(the length of training in steps) to place its cycles."
+            )
+        total, spe = self._checked(total_steps, steps_per_epoch, last_step=step)
+        return self._cycle_of_step(step, self.steps_per_unit(spe, total))
 
     def _cycle_of_step(self, step: int, spu: float) -> int:
         t = step / spu - self.warmup
@@ -241,25 +415,32 @@ class CyclicCurve(Curve):
         """The optimizer steps (0-based) that end a cycle: the last step that uses cycle k's LR.
 
         A snapshot taken right after such a step holds the weights at the cycle's LR minimum.
+        Cycles too short to contain a step are skipped, so the work is bounded by the number of
+        steps as well as by the number of cycles.
 
         Example:
             >>> from lr_plugins import SGDR
             >>> SGDR(max_lr=0.1, cycle_length=2, cycle_mult=2).cycle_ends(70, steps_per_epoch=10)
             [19, 59]
         """
-        spu = self.steps_per_unit(steps_per_epoch)
+        if total_steps is None:
+            raise TypeError("total_steps=None is not allowed: cycle_ends needs the number of steps of training.")
+        total, spe = self._checked(total_steps, steps_per_epoch)
+        spu = self.steps_per_unit(spe, total)
         ends: list[int] = []
         k = 0
         while True:
             b = snap((self.warmup + self.cycle_boundary(k)) * spu)
-            if b > total_steps + 1:
+            if b > total + 1:
                 break
-            guess = math.floor(b)
             # The last step still in cycle k, searched near the boundary (float-noise proof).
-            s = guess + 1
-            while s >= 0 and self._cycle_of_step(s, spu) > k:
+            s = math.floor(b) + 1
+            for _ in range(_FIXUPS):
+                if s < 0 or self._cycle_of_step(s, spu) <= k:
+                    break
                 s -= 1
-            if 0 <= s < total_steps and self._cycle_of_step(s, spu) == k < self._cycle_of_step(s + 1, spu):
+            nxt = self._cycle_of_step(s + 1, spu)
+            if 0 <= s < total and self._cycle_of_step(s, spu) == k < nxt:
                 ends.append(s)
-            k += 1
+            k = max(k + 1, nxt)  # the cycles between hold no step: none of them ends on one
         return ends

@@ -10,7 +10,7 @@ from lr_plugins.schedules.base import Curve
 __all__ = ["WarmupCosineCurve"]
 
 
-class WarmupCosineCurve(Curve):
+class WarmupCosineCurve(Curve, name="WarmupCosine"):
     r"""Linear warmup, a hold at the peak, then one cosine decay to ``min_lr`` at the end of training.
 
     With ``T`` the training length after warmup and ``p = (t - hold) / (T - hold)``:
@@ -33,14 +33,16 @@ class WarmupCosineCurve(Curve):
     """
 
     needs_total = True
+    example_args = "max_lr=0.1, warmup=2"
 
     def __init__(self, *, hold: float = 0, **common) -> None:
         self.hold = check_real("hold", hold, low=0.0)
         super().__init__(**common)
+        self.check_length("hold", self.hold)
 
     def check_total(self, total_steps: float, steps_per_epoch: float) -> None:
         super().check_total(total_steps, steps_per_epoch)
-        spu = self.steps_per_unit(steps_per_epoch)
+        spu = self.steps_per_unit(steps_per_epoch, total_steps)
         if (self.warmup + self.hold) * spu >= total_steps:
             raise ValueError(
                 f"warmup={self.warmup!r} + hold={self.hold!r} ({self.unit}s) is not allowed: together "

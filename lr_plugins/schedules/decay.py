@@ -12,7 +12,7 @@ from lr_plugins.schedules.base import Curve, at_most
 __all__ = ["StepDecayCurve", "ExponentialDecayCurve", "InverseTimeDecayCurve", "ConstantCurve"]
 
 
-class StepDecayCurve(Curve):
+class StepDecayCurve(Curve, name="StepDecay"):
     r"""Multiply the LR by ``gamma`` every ``step_size`` units, or at each of ``milestones``.
 
     .. math:: \eta(t) = \max(\eta_{min}, \eta_{max} \gamma^{k}), \quad
@@ -31,7 +31,11 @@ class StepDecayCurve(Curve):
         >>> from lr_plugins import StepDecay
         >>> StepDecay(max_lr=1.0, milestones=[2, 3], gamma=0.5, unit="step").preview(4).tolist()
         [1.0, 1.0, 0.5, 0.25]
+        >>> StepDecay(max_lr=1.0, milestones=[0.5, 0.75], unit="fraction").preview(4).tolist()
+        [1.0, 1.0, 0.1, 0.010000000000000002]
     """
+
+    example_args = "max_lr=0.1, milestones=[15, 22]"
 
     def __init__(
         self,
@@ -57,6 +61,9 @@ class StepDecayCurve(Curve):
             )
         self.milestones = milestones
         super().__init__(**common)
+        self.check_length("step_size", self.step_size)
+        for i, m in enumerate(self.milestones or []):
+            self.check_length(f"milestones[{i}]", m)
 
     def body(self, t: float, total: float, peak: float, steps_per_unit: float) -> float:
         if self.milestones is None:
@@ -68,7 +75,7 @@ class StepDecayCurve(Curve):
         return max(self.min_lr, peak * self.gamma**k)
 
 
-class ExponentialDecayCurve(Curve):
+class ExponentialDecayCurve(Curve, name="ExponentialDecay"):
     r"""Exponential decay: :math:`\eta(t) = \max(\eta_{min}, \eta_{max} e^{-rate \, t})`.
 
     ``staircase=True`` uses :math:`\lfloor t \rfloor`. With ``rate = -ln(gamma)`` and
@@ -85,6 +92,8 @@ class ExponentialDecayCurve(Curve):
         0.367879
     """
 
+    example_args = "max_lr=0.1, rate=0.1"
+
     def __init__(self, *, rate: float, staircase: bool = False, **common) -> None:
         self.rate = check_real("rate", rate, low=0.0)
         self.staircase = check_bool("staircase", staircase)
@@ -96,7 +105,7 @@ class ExponentialDecayCurve(Curve):
         return max(self.min_lr, peak * math.exp(-self.rate * t))
 
 
-class InverseTimeDecayCurve(Curve):
+class InverseTimeDecayCurve(Curve, name="InverseTimeDecay"):
     r"""Inverse-time decay: :math:`\eta(t) = \max(\eta_{min}, \eta_{max} / (1 + rate \, t))`.
 
     ``staircase=True`` uses :math:`\lfloor t \rfloor`.
@@ -112,6 +121,8 @@ class InverseTimeDecayCurve(Curve):
         [1.0, 0.6666666666666666, 0.5]
     """
 
+    example_args = "max_lr=0.1, rate=0.5"
+
     def __init__(self, *, rate: float, staircase: bool = False, **common) -> None:
         self.rate = check_real("rate", rate, low=0.0)
         self.staircase = check_bool("staircase", staircase)
@@ -123,7 +134,7 @@ class InverseTimeDecayCurve(Curve):
         return max(self.min_lr, peak / (1 + self.rate * t))
 
 
-class ConstantCurve(Curve):
+class ConstantCurve(Curve, name="Constant"):
     r"""A constant LR after the (optional) warmup: :math:`\eta(t) = \eta_{max}`.
 
     Example:
@@ -131,6 +142,8 @@ class ConstantCurve(Curve):
         >>> Constant(max_lr=0.5, warmup=2, unit="step").preview(4).tolist()
         [0.0, 0.25, 0.5, 0.5]
     """
+
+    example_args = "max_lr=0.1, warmup=1"
 
     def body(self, t: float, total: float, peak: float, steps_per_unit: float) -> float:
         return peak

@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 
 from lr_plugins._validation import check_real
-from lr_plugins.schedules.base import CyclicCurve, at_most
+from lr_plugins.schedules.base import _FIXUPS, MIN_CYCLE, CyclicCurve, at_most
 
 __all__ = ["SGDRCurve"]
 
 
-class SGDRCurve(CyclicCurve):
+class SGDRCurve(CyclicCurve, name="SGDR"):
     r"""Cosine annealing with warm restarts, eq. (5) of Loshchilov & Hutter (2017).
 
     Cycle ``i`` lasts :math:`T_i = T_0 T_{mult}^i` units and peaks at
@@ -25,7 +25,8 @@ class SGDRCurve(CyclicCurve):
     Cycles go on for as long as training does.
 
     Args:
-        cycle_length: :math:`T_0`, the first cycle's length in ``unit``s (> 0).
+        cycle_length: :math:`T_0`, the first cycle's length in ``unit``s (>= ``MIN_CYCLE`` = 1e-6;
+            <= 1 with ``unit="fraction"``).
         cycle_mult: :math:`T_{mult}` (float >= 1): each cycle is this much longer than the last.
         cycle_decay: Peak of cycle ``i`` is ``max(min_lr, max_lr * cycle_decay**i)`` (0 < decay <= 1):
             once the decayed peak would fall below ``min_lr`` the LR holds ``min_lr``.
@@ -38,11 +39,14 @@ class SGDRCurve(CyclicCurve):
         [1.0, 0.854, 0.5, 0.146, 1.0, 0.854]
     """
 
+    example_args = "max_lr=0.1, cycle_length=2, cycle_mult=2"
+
     def __init__(self, *, cycle_length: float, cycle_mult: float = 1.0, cycle_decay: float = 1.0, **common) -> None:
-        self.cycle_length = check_real("cycle_length", cycle_length, low=0.0, low_open=True)
+        self.cycle_length = check_real("cycle_length", cycle_length, low=MIN_CYCLE)
         self.cycle_mult = check_real("cycle_mult", cycle_mult, low=1.0)
         self.cycle_decay = check_real("cycle_decay", cycle_decay, low=0.0, high=1.0, low_open=True)
         super().__init__(**common)
+        self.check_length("cycle_length", self.cycle_length)
 
     def cycle_start(self, i: int) -> float:
         """Time after warmup at which cycle ``i`` starts."""
@@ -58,10 +62,15 @@ class SGDRCurve(CyclicCurve):
             i = int(t // self.cycle_length)
         else:
             i = int(math.log(1 + t * (self.cycle_mult - 1) / self.cycle_length, self.cycle_mult))
-        # Correct float error of the logarithm at boundaries.
-        while at_most(self.cycle_start(i + 1), t):
+        # Correct float error of the logarithm at boundaries (a bounded number of times: where
+        # float spacing exceeds a cycle the index is as good as the arithmetic allows).
+        for _ in range(_FIXUPS):
+            if not at_most(self.cycle_start(i + 1), t):
+                break
             i += 1
-        while i > 0 and not at_most(self.cycle_start(i), t):
+        for _ in range(_FIXUPS):
+            if i <= 0 or at_most(self.cycle_start(i), t):
+                break
             i -= 1
         return i
 

@@ -11,12 +11,20 @@ Once two or more snapshots are kept, every validation also evaluates their ensem
 (:func:`~lr_plugins.snapshot.evaluate.evaluate_ensemble`: the mean of softmax probabilities,
 or the mean output for regression) and logs ``val/ensemble_acc``, ``val/ensemble_loss`` and
 ``val/ensemble_size``; ``trainer.test`` logs ``test/ensemble_*`` the same way.
+
+Safety: the folder is this run's (``dirpath`` or the logger's folder), checked before the first
+step; the checkpoint stores file names only, and a record that is not a snapshot name of this
+folder is refused; only those files are ever deleted (``keep``). A snapshot that is missing,
+truncated or foreign when it is needed (resume, validation, test) is left out with a warning.
+Under DDP rank 0 writes and checks the files and broadcasts its verdict; every collective
+(``trainer.log_dir``, broadcasts, barriers) runs on all ranks.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import tempfile
 import warnings
 from collections.abc import Iterator
 from itertools import islice
@@ -31,7 +39,16 @@ from lr_plugins._validation import check_bool, check_choice, check_int
 from lr_plugins.callback import ScheduleCallback
 from lr_plugins.schedules import CyclicCurve
 from lr_plugins.snapshot.evaluate import TASKS, default_input, default_target, evaluate_ensemble
-from lr_plugins.snapshot.store import list_snapshots, load_snapshot, save_snapshot, snapshot_name
+from lr_plugins.snapshot.store import (
+    check_snapshot,
+    confined,
+    list_snapshots,
+    load_snapshot,
+    parse_name,
+    remove_leftovers,
+    save_snapshot,
+    snapshot_name,
+)
 
 __all__ = ["SnapshotEnsemble"]
 
@@ -55,8 +72,10 @@ class SnapshotEnsemble(Callback):
     Args:
         keep: Keep only the last ``keep`` snapshots (older files are deleted); ``None``: all.
         dirpath: Where to write them; ``None``: ``<trainer.log_dir>/snapshots`` (the logger's
-            folder, or ``default_root_dir`` without a logger). A resumed fit keeps the folder of
-            its checkpoint unless ``dirpath`` is given.
+            folder, or ``default_root_dir`` without a logger). Always this run's folder: a resumed
+            fit looks up the checkpoint's snapshots (file names only) here, never in a folder
+            read from the checkpoint. Created and test-written at fit start; a new fit refuses a
+            folder that already holds another run's snapshots.
         in_memory: Also keep the snapshots' weights in memory (on the module's device) for
             evaluation; by default they are read from disk one at a time.
         task: ``"auto"`` (classification for integer targets of shape ``logits.shape[:-1]``),
@@ -89,12 +108,14 @@ class SnapshotEnsemble(Callback):
         self.task = check_choice("task", task, TASKS)
         self.evaluate = check_bool("evaluate", evaluate)
         self.verbose = check_bool("verbose", verbose)
-        #: One dict per kept snapshot, oldest first: ``{"cycle", "step", "path"}``.
+        #: One dict per kept snapshot, oldest first: ``{"cycle", "step", "file"}`` (a name in the folder).
         self.records: list[dict[str, Any]] = []
         #: Latest ensemble metrics: ``{"val": {...}, "test": {...}}``.
         self.results: dict[str, dict[str, float]] = {}
         self._dir: Path | None = None
-        self._loaded: dict[str, Any] | None = None
+        self._created: Path | None = None  # the topmost folder this fit created (removed if empty on failure)
+        self._written: set[str] = set()  # the files this instance wrote (a later fit may overwrite them)
+        self._loaded: list[dict[str, Any]] | None = None
         self._memory: dict[str, dict[str, torch.Tensor]] = {}
         self._val_key: Any = None
         self._lr = math.nan
@@ -120,8 +141,8 @@ class SnapshotEnsemble(Callback):
 
     @property
     def paths(self) -> list[Path]:
-        """The files of the kept snapshots, oldest first."""
-        return [Path(r["path"]) for r in self.records]
+        """The files of the kept snapshots, oldest first (in this run's snapshot folder)."""
+        return [self._dir / r["file"] for r in self.records] if self._dir is not None else []
 
     # ------------------------------------------------------------------ fit start
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -136,44 +157,164 @@ class SnapshotEnsemble(Callback):
             )
         self._schedule = found[0]
         self._memory, self._val_key, self.results = {}, None, {}
+        # Every rank asks for the folder (trainer.log_dir is a collective); rank 0 prepares it and
+        # every rank gets its verdict, so a refusal stops all of them before the first step.
+        self._dir = self._resolve_dir(trainer)
+        error = self._prepare_dir(trainer.ckpt_path is not None) if trainer.is_global_zero else None
+        error = trainer.strategy.broadcast(error, src=0)
+        if error:
+            raise ValueError(error)
+
+    def _prepare_dir(self, resuming: bool) -> str | None:
+        """Create and test-write this run's folder, remove kill -9 leftovers; the refusal or ``None``."""
+        assert self._dir is not None
+        d = self._dir
+        what = f"dirpath={os.fspath(self.dirpath)!r}" if self.dirpath is not None else f"the snapshot folder {str(d)!r}"
+        if d.exists() and not d.is_dir():
+            return (
+                f"{what} is not allowed: it is a file, not a folder. Pass a folder for SnapshotEnsemble(dirpath=...)."
+            )
+        missing = [p for p in (d, *d.parents) if not p.exists()]
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(dir=d, prefix=".lr_plugins-write-test.")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as e:
+            return (
+                f"{what} is not allowed: the folder cannot be created or written "
+                f"({type(e).__name__}: {e.strerror or e}). Pass a writable folder as SnapshotEnsemble(dirpath=...)."
+            )
+        self._created = missing[-1] if missing else None
+        left = remove_leftovers(d)
+        if left:
+            warnings.warn(
+                f"SnapshotEnsemble: removed {len(left)} unfinished snapshot write(s) of a killed run from {d}: {left}",
+                UserWarning,
+                stacklevel=2,
+            )
+        foreign = [p.name for p in list_snapshots(d) if p.name not in self._written]
+        if foreign and not resuming:
+            return (
+                f"{what} is not allowed for a new fit: the folder {str(d)!r} already holds {len(foreign)} snapshot(s) "
+                f"of an earlier run ({foreign[0]}, ...), which this fit would overwrite or mix into its ensemble. "
+                "Pass a new dirpath, move those files away, or resume that run with trainer.fit(..., ckpt_path=...)."
+            )
+        return None
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        # A fit that failed before its first snapshot leaves no folder it created behind.
+        created, self._created = self._created, None
+        if created is None or not trainer.is_global_zero or self._dir is None:
+            return
+        for p in (self._dir, *self._dir.parents):
+            try:
+                p.rmdir()  # only ever removes an empty folder
+            except OSError:
+                return
+            if p == created:
+                return
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Checkpoint state is restored before this hook with every strategy (FSDP and DeepSpeed
         # restore it after fit start), and global_step is the resumed one here.
+        assert self._dir is not None
         state, self._loaded = self._loaded, None
-        if state is not None and self.dirpath is None and state.get("dirpath"):
-            self._dir = Path(state["dirpath"])
-        else:
-            self._dir = self._resolve_dir(trainer)
+        self.records = []
         if state is not None:
-            self.records = [dict(r) for r in state.get("records", [])]
-            missing = [r["path"] for r in self.records if not Path(r["path"]).is_file()]
-            if missing:
+            refused = []
+            for r in state:
+                path = self._confine(r)
+                if path is None:
+                    refused.append(f"{r['file']!r} (not a snapshot file name in {str(self._dir)!r})")
+                else:
+                    self.records.append({"cycle": r["cycle"], "step": r["step"], "file": path.name})
+            if refused:
                 warnings.warn(
-                    f"SnapshotEnsemble: {len(missing)} snapshot(s) recorded in the checkpoint are missing on disk "
-                    f"and are left out of the ensemble: {missing}",
+                    f"SnapshotEnsemble: {len(refused)} snapshot record(s) of the checkpoint are refused and left out "
+                    f"of the ensemble (a record must name a file cycleNNN-stepNNNNNNNN.pt of this run's snapshot "
+                    f"folder, matching its cycle and step): {', '.join(refused)}",
                     UserWarning,
                     stacklevel=2,
                 )
-                self.records = [r for r in self.records if r["path"] not in missing]
-        else:
-            self.records = []
-            if trainer.is_global_zero and list_snapshots(self._dir):
-                warnings.warn(
-                    f"SnapshotEnsemble: {self._dir} already holds snapshots from an earlier run; files with the "
-                    "same cycle and step are overwritten and the others are not part of this run's ensemble.",
-                    UserWarning,
-                    stacklevel=2,
-                )
+            self._drop_unreadable(trainer, "recorded in the checkpoint")
         if self.in_memory:
-            for r in self.records:
-                self._memory[r["path"]] = load_snapshot(r["path"], map_location=pl_module.device)["state_dict"]
+            for r, path in zip(self.records, self.paths):
+                self._memory[r["file"]] = load_snapshot(path, map_location=pl_module.device)["state_dict"]
         self._last_step = trainer.global_step
+        self._warn_if_no_cycle_ends(trainer)
+
+    def _confine(self, record: dict[str, Any]) -> Path | None:
+        """The file of a checkpoint record in this run's folder, or ``None`` if it is refused.
+
+        A record names a bare file (``file``); an older checkpoint's absolute ``path`` is accepted
+        only when it is a file of this very folder.
+        """
+        assert self._dir is not None
+        name = record["file"]
+        if os.path.basename(name) != name:  # an older checkpoint's absolute path
+            here = os.path.realpath(self._dir)
+            if os.path.realpath(os.path.dirname(name)) != here:
+                return None
+            name = os.path.basename(name)
+        path = confined(self._dir, name)
+        if path is None or parse_name(name) != (record["cycle"], record["step"]):
+            return None
+        return path
+
+    def _drop_unreadable(self, trainer: pl.Trainer, where: str) -> None:
+        """Leave out (with a warning) the members whose file is missing, truncated or foreign.
+
+        Rank 0 checks the files and every rank drops the same members. Members kept in memory
+        need no file.
+        """
+        bad: list[str] | None = None
+        if trainer.is_global_zero:
+            bad = []
+            for r, path in zip(self.records, self.paths):
+                if r["file"] in self._memory:
+                    continue
+                try:
+                    check_snapshot(path)
+                except (OSError, ValueError) as e:
+                    bad.append(f"{r['file']} ({e})")
+        bad = trainer.strategy.broadcast(bad, src=0)
+        if not bad:
+            return
+        names = {b.split(" ", 1)[0] for b in bad}
+        self.records = [r for r in self.records if r["file"] not in names]
+        warnings.warn(
+            f"SnapshotEnsemble: {len(bad)} snapshot(s) {where} are missing or unreadable and are left out of "
+            f"the ensemble: {'; '.join(bad)}",
+            UserWarning,
+            stacklevel=2,
+        )
+
+    def _warn_if_no_cycle_ends(self, trainer: pl.Trainer) -> None:
+        """Warn when no cycle ends between the current step and the end of the planned fit.
+
+        Steps ``g .. N-1`` hold a cycle end (``cycle_at(e + 1) > cycle_at(e) >= 0``) exactly when
+        ``cycle_at(N) > max(cycle_at(g), 0)``, as the cycle index never decreases.
+        """
+        total, spe, start = self._schedule.fit_total_steps, self._schedule.fit_steps_per_epoch, trainer.global_step
+        if not math.isfinite(total) or start >= total:
+            return
+        total = int(total)
+        if self._schedule.cycle_at(total, spe) > max(self._schedule.cycle_at(start, spe), 0):
+            return
+        warnings.warn(
+            f"SnapshotEnsemble will save no snapshot in this fit: no cycle of {type(self._schedule).__name__} "
+            f"ends within its optimizer steps {start}..{total - 1} ({spe:g} per epoch). Use a shorter cycle "
+            "(cycle_length / step_size) or train longer.",
+            UserWarning,
+            stacklevel=2,
+        )
 
     def _resolve_dir(self, trainer: pl.Trainer) -> Path:
+        """This run's snapshot folder: ``dirpath``, else ``<trainer.log_dir>/snapshots`` (a collective)."""
         if self.dirpath is not None:
-            return Path(self.dirpath)
-        return Path(trainer.log_dir or trainer.default_root_dir) / "snapshots"
+            return Path(self.dirpath).absolute()
+        return Path(trainer.log_dir or trainer.default_root_dir).absolute() / "snapshots"
 
     # ------------------------------------------------------------------ saving
     def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any) -> None:
@@ -186,9 +327,10 @@ class SnapshotEnsemble(Callback):
             return
         self._last_step = step
         done = step - 1  # the optimizer step that just completed
-        spe = self._schedule.fit_steps_per_epoch
-        cycle = self._schedule.cycle_at(done, spe)
-        if cycle >= 0 and self._schedule.cycle_at(done + 1, spe) > cycle:
+        spe, total = self._schedule.fit_steps_per_epoch, self._schedule.fit_total_steps
+        total = None if math.isinf(total) else int(total)  # unit="fraction" places cycles by the total
+        cycle = self._schedule.cycle_at(done, spe, total)
+        if cycle >= 0 and self._schedule.cycle_at(done + 1, spe, total) > cycle:
             self._snapshot(trainer, pl_module, cycle, done)
 
     def _snapshot(self, trainer: pl.Trainer, pl_module: pl.LightningModule, cycle: int, step: int) -> None:
@@ -206,19 +348,21 @@ class SnapshotEnsemble(Callback):
             "val": val,
         }
         assert self._dir is not None
-        path = str((self._dir / snapshot_name(cycle, step)).absolute())
+        name = snapshot_name(cycle, step)
         if trainer.is_global_zero:
             self._write(self._dir, pl_module.state_dict(), meta)
-        self.records = [r for r in self.records if r["path"] != path]
-        self.records.append({"cycle": cycle, "step": step, "path": path})
+        self._written.add(name)
+        self.records = [r for r in self.records if r["file"] != name]
+        self.records.append({"cycle": cycle, "step": step, "file": name})
         if self.in_memory:
-            self._memory[path] = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
+            self._memory[name] = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
         if self.keep is not None and len(self.records) > self.keep:
             evicted, self.records = self.records[: -self.keep], self.records[-self.keep :]
             for r in evicted:
-                self._memory.pop(r["path"], None)
-                if trainer.is_global_zero:
-                    Path(r["path"]).unlink(missing_ok=True)
+                self._memory.pop(r["file"], None)
+                path = confined(self._dir, r["file"])  # records are checked on resume; this checks again
+                if trainer.is_global_zero and path is not None:
+                    path.unlink(missing_ok=True)
         trainer.strategy.barrier("lr_plugins.snapshot")
 
     # ------------------------------------------------------------------ evaluation
@@ -232,9 +376,9 @@ class SnapshotEnsemble(Callback):
                     yield trainer.strategy.batch_to_device(batch, dataloader_idx=i)
 
         def state_dicts() -> Iterator[dict[str, torch.Tensor]]:
-            for r in self.records:
-                sd = self._memory.get(r["path"])
-                yield sd if sd is not None else load_snapshot(r["path"], map_location=pl_module.device)["state_dict"]
+            for r, path in zip(self.records, self.paths):
+                sd = self._memory.get(r["file"])
+                yield sd if sd is not None else load_snapshot(path, map_location=pl_module.device)["state_dict"]
 
         reduce = None
         if trainer.world_size > 1:
@@ -263,8 +407,13 @@ class SnapshotEnsemble(Callback):
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or not self.evaluate or len(self.records) < 2:
             return
-        key = (tuple(r["path"] for r in self.records), tuple(trainer.num_val_batches))
+        key = (tuple(r["file"] for r in self.records), tuple(trainer.num_val_batches))
         if key != self._val_key:  # the ensemble and the data are fixed until a new snapshot comes
+            self._drop_unreadable(trainer, "deleted or damaged during training")
+            if len(self.records) < 2:
+                self._val_key = None
+                return
+            key = (tuple(r["file"] for r in self.records), tuple(trainer.num_val_batches))
             self._val_result = self._evaluate(trainer, pl_module, trainer.val_dataloaders, trainer.num_val_batches)
             self._val_key = key
         self._log(pl_module, "val", self._val_result)
@@ -273,15 +422,17 @@ class SnapshotEnsemble(Callback):
         if not self.evaluate:
             return
         if not self.records:  # a fresh callback: use the snapshots already in the folder
-            folder = self._dir or self._resolve_dir(trainer)
-            found = list_snapshots(folder)[-self.keep :] if self.keep else list_snapshots(folder)
-            self.records = [{"cycle": -1, "step": -1, "path": str(p.absolute())} for p in found]
+            self._dir = self._dir or self._resolve_dir(trainer)
+            found = list_snapshots(self._dir)[-self.keep :] if self.keep else list_snapshots(self._dir)
+            self.records = [{"cycle": c, "step": e, "file": p.name} for p in found for c, e in [parse_name(p.name)]]
+        self._drop_unreadable(trainer, "in the snapshot folder")
         if len(self.records) < 2:
             return
         result = self._evaluate(trainer, pl_module, trainer.test_dataloaders, trainer.num_test_batches)
         self._log(pl_module, "test", result)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._created = None  # the fit went through: the folder is the user's now
         if not (self.verbose and trainer.is_global_zero):
             return
         lines = [f"SnapshotEnsemble: {len(self.records)} snapshot(s) in {self._dir}"]
@@ -297,7 +448,48 @@ class SnapshotEnsemble(Callback):
 
     # ------------------------------------------------------------------ checkpoint
     def state_dict(self) -> dict[str, Any]:
-        return {"records": [dict(r) for r in self.records], "dirpath": str(self._dir) if self._dir else None}
+        """``{"records": [{"cycle", "step", "file"}, ...]}``: file names only, never a folder."""
+        return {"records": [dict(r) for r in self.records]}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._loaded = dict(state_dict) if state_dict else None
+        """Check the checkpoint's records (their files are looked up in this run's folder at train start).
+
+        Raises:
+            ValueError: the state or a record has the wrong type or shape (the message names the key).
+        """
+        self._loaded = _check_state(state_dict)
+
+
+_KEY = "checkpoint['callbacks'][SnapshotEnsemble]"
+
+
+def _check_state(state: Any) -> list[dict[str, Any]] | None:
+    """The checked records of a checkpoint's SnapshotEnsemble state (``None`` for an empty state).
+
+    Each record becomes ``{"cycle": int, "step": int, "file": str}``; an older checkpoint's
+    ``path`` is read as ``file`` (it is confined to this run's folder at train start).
+    """
+    if state is None or state == {}:
+        return None
+    if not isinstance(state, dict):
+        raise ValueError(f"{_KEY}={state!r:.80} is not allowed: it must be a dict with a 'records' list.")
+    records = state.get("records")
+    if not isinstance(records, list):
+        raise ValueError(
+            f"{_KEY}['records']={records!r:.80} is not allowed: it must be a list of "
+            "{'cycle': int, 'step': int, 'file': str} dicts."
+        )
+    checked = []
+    for i, r in enumerate(records):
+        key = f"{_KEY}['records'][{i}]"
+        if not isinstance(r, dict):
+            raise ValueError(f"{key}={r!r:.80} is not allowed: it must be a dict with keys 'cycle', 'step', 'file'.")
+        for k in ("cycle", "step"):
+            v = r.get(k)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"{key}['{k}']={v!r:.80} is not allowed: it must be an integer >= 0.")
+        file = r.get("file", r.get("path"))
+        if not isinstance(file, str) or not file:
+            raise ValueError(f"{key}['file']={file!r:.80} is not allowed: it must be a snapshot file name (str).")
+        checked.append({"cycle": r["cycle"], "step": r["step"], "file": file})
+    return checked

@@ -10,10 +10,16 @@ It works with ``trainer.predict`` (``predict_step`` returns ``forward(x)``), wit
 probability, or the MSE for regression) and in plain PyTorch.
 
 Example:
-    >>> from lr_plugins.snapshot import load_ensemble
-    >>> from lr_plugins.app.models import CNN1D, Classifier
-    >>> ens = load_ensemble("lightning_logs/version_0/snapshots", Classifier(CNN1D()))  # doctest: +SKIP
-    >>> probs = ens(x)  # doctest: +SKIP
+    >>> import tempfile, torch
+    >>> from torch import nn
+    >>> from lr_plugins.snapshot import load_ensemble, save_snapshot
+    >>> folder = tempfile.mkdtemp()
+    >>> for cycle in range(3):  # what SnapshotEnsemble writes at three cycle ends
+    ...     _ = save_snapshot(folder, nn.Linear(4, 3).state_dict(), {"cycle": cycle, "step": 9 + 10 * cycle})
+    >>> ens = load_ensemble(folder, nn.Linear(4, 3), keep=2)
+    >>> probs = ens(torch.randn(5, 4))
+    >>> len(ens.members), tuple(probs.shape), bool(torch.allclose(probs.sum(-1), torch.ones(5)))
+    (2, (5, 3), True)
 """
 
 from __future__ import annotations
@@ -43,6 +49,10 @@ class EnsembleModule(L.LightningModule):
         task: ``"classification"`` (average softmax probabilities) or ``"regression"``
             (average outputs).
         metas: Optional metadata of each member (kept in ``self.metas``).
+        names: Optional name of each member (e.g. its file), used in error messages.
+
+    Raises:
+        ValueError: a state_dict does not fit ``module`` (the message names the member).
     """
 
     def __init__(
@@ -52,6 +62,7 @@ class EnsembleModule(L.LightningModule):
         *,
         task: str = "classification",
         metas: Sequence[dict[str, Any]] | None = None,
+        names: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         self.task = check_choice("task", task, ("classification", "regression"))
@@ -60,9 +71,15 @@ class EnsembleModule(L.LightningModule):
         if len(state_dicts) == 0:
             raise ValueError("state_dicts=[] is not allowed: an ensemble needs at least one snapshot.")
         members = []
-        for sd in state_dicts:
+        for i, sd in enumerate(state_dicts):
             member = copy.deepcopy(module)
-            member.load_state_dict(sd)
+            try:
+                member.load_state_dict(sd)
+            except RuntimeError as e:
+                name = repr(names[i]) if names is not None else f"member {i}"
+                raise ValueError(
+                    f"snapshot {name} does not fit the module {type(module).__name__}: {str(e).strip()}"
+                ) from None
             members.append(member)
         self.members = nn.ModuleList(members)
         self.metas = list(metas) if metas is not None else [{} for _ in state_dicts]
@@ -105,10 +122,14 @@ def load_ensemble(
 
     Args:
         dirpath: A folder written by ``SnapshotEnsemble``.
-        module: An instance of the trained architecture (e.g. a fresh ``Classifier(CNN1D())``).
+        module: An instance of the trained architecture (its weights are not used).
         keep: Use only the last ``keep`` snapshots (``None``: all of them).
         task: ``"classification"`` or ``"regression"``.
         map_location: Passed to ``torch.load``.
+
+    Raises:
+        ValueError: no snapshot in ``dirpath``, or a file that is truncated, corrupt, not a
+            snapshot or does not fit ``module`` (the message names the file).
 
     Example:
         >>> ens = load_ensemble("runs/snapshots", model, keep=3)  # doctest: +SKIP
@@ -121,4 +142,10 @@ def load_ensemble(
     if keep is not None:
         paths = paths[-keep:]
     loaded = [load_snapshot(p, map_location=map_location) for p in paths]
-    return EnsembleModule(module, [s["state_dict"] for s in loaded], task=task, metas=[s["meta"] for s in loaded])
+    return EnsembleModule(
+        module,
+        [s["state_dict"] for s in loaded],
+        task=task,
+        metas=[s["meta"] for s in loaded],
+        names=[os.fspath(p) for p in paths],
+    )

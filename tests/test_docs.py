@@ -1,0 +1,149 @@
+"""Every ```python block of README.md and docs/**/*.md runs, as written (issue 14.4).
+
+Each page is one test: its python blocks run in order in one namespace (a later block may use
+what an earlier one defined), in a fresh temporary working directory, with the module name
+``docs_page`` (so ``if __name__ == "__main__":`` parts are compiled but not run, as in an
+imported module). A traceback points at the page and line of the block.
+
+Opting out: a block that truly cannot run here (it needs a GPU, a cluster or a user's own
+package) is preceded by the line ``<!-- docs-test: skip (the reason) -->``. Opt-outs must stay
+rare: ``MAX_SKIPS`` for the whole site. ```bash, ```yaml and ```text blocks are never run.
+
+The page set is found on disk, so a new page is tested without being listed here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SKIP = re.compile(r"\s*<!--\s*docs-test:\s*skip\s*\((?P<reason>[^)]+)\)\s*-->\s*")  # a line of its own
+FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})\s*(?P<lang>[\w+-]*)")
+MAX_SKIPS = 5
+PAGE_SECONDS = 60  # a page's blocks together; they should take a few seconds
+
+
+@dataclass
+class Block:
+    page: Path
+    line: int  # 1-based line of the first code line
+    lang: str
+    code: str
+    skip: str | None  # the reason, when opted out
+
+
+def blocks(page: Path) -> list[Block]:
+    """The fenced code blocks of a Markdown page (indented fences too, e.g. inside a list item)."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    found: list[Block] = []
+    i = 0
+    while i < len(lines):
+        m = FENCE.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        indent, fence, lang = m["indent"], m["fence"], m["lang"].lower()
+        start = i + 1
+        j = start
+        while j < len(lines) and not lines[j].strip().startswith(fence):
+            j += 1
+        body = [ln[len(indent):] if ln.startswith(indent) else ln.lstrip() for ln in lines[start:j]]
+        before = next((ln for ln in reversed(lines[:i]) if ln.strip()), "")
+        skip = SKIP.fullmatch(before)
+        found.append(Block(page, start + 1, lang, "\n".join(body) + "\n", skip["reason"] if skip else None))
+        i = j + 1
+    return found
+
+
+def pages() -> list[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+
+def python_pages() -> list[Path]:
+    return [p for p in pages() if any(b.lang in ("python", "py") for b in blocks(p))]
+
+
+def _id(page: Path) -> str:
+    return str(page.relative_to(ROOT))
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("page", python_pages(), ids=_id)
+def test_python_blocks_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("LR_PLUGINS_CACHE", os.environ.get("LR_PLUGINS_CACHE", str(tmp_path / "cache")))
+    namespace: dict[str, object] = {"__name__": "docs_page"}
+    started = time.perf_counter()
+    ran = 0
+    for block in blocks(page):
+        if block.lang not in ("python", "py") or block.skip:
+            continue
+        code = compile(block.code, f"{_id(page)}:{block.line}", "exec")
+        exec(code, namespace)  # the page's own code, as a reader would paste it
+        ran += 1
+    assert ran > 0
+    seconds = time.perf_counter() - started
+    assert seconds < PAGE_SECONDS, f"{_id(page)}: its python blocks took {seconds:.0f} s; keep docs examples fast"
+
+
+def test_opt_outs_are_rare_and_say_why() -> None:
+    skipped = [b for p in pages() for b in blocks(p) if b.skip]
+    assert len(skipped) <= MAX_SKIPS, [f"{_id(b.page)}:{b.line} ({b.skip})" for b in skipped]
+    for page in pages():  # a marker that is not right before a python block does nothing: refuse it
+        lines = page.read_text(encoding="utf-8").splitlines()
+        markers = [ln for ln in lines if ln.strip().startswith("<!-- docs-test")]
+        assert all(SKIP.fullmatch(ln) for ln in markers), f"{_id(page)}: malformed marker in {markers}"
+        used = sum(1 for b in blocks(page) if b.skip and b.lang in ("python", "py"))
+        assert len(markers) == used, f"{_id(page)}: a docs-test skip marker must stand right before a ```python block"
+
+
+def test_the_block_parser_finds_code_where_a_reader_sees_it(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "text\n```python\nx = 1\n```\n- item\n\n  ```python\n  y = x + 1\n  ```\n"
+        "<!-- docs-test: skip (needs a GPU) -->\n```python\nraise SystemExit\n```\n```bash\nrm -rf /\n```\n"
+    )
+    found = blocks(page)
+    assert [(b.lang, b.line, b.code, b.skip) for b in found] == [
+        ("python", 3, "x = 1\n", None),
+        ("python", 8, "y = x + 1\n", None),
+        ("python", 12, "raise SystemExit\n", "needs a GPU"),
+        ("bash", 15, "rm -rf /\n", None),
+    ]
+
+
+def test_readme_is_a_front_door() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 400
+    commands = next(b for b in blocks(ROOT / "README.md") if b.lang == "bash").code.strip().splitlines()
+    assert len(commands) == 2, commands  # exactly two commands at the top: run lr-train, run the tests
+    assert commands[0].endswith("lr-train") and '".[app]"' in commands[0]
+    assert commands[1].endswith("pytest") and '".[test]"' in commands[1]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert commands[1] in ci, "job 1 of .ci/run must be the README's test command"
+    for use in ("LightningModule", "hydra.searchpath: [pkg://lr_plugins.conf]", "lr-train -m"):
+        assert use in readme, use
+
+
+def test_every_docs_page_is_in_the_nav() -> None:
+    def entries(node: object) -> list[str]:
+        if isinstance(node, str):
+            return [node]
+        if isinstance(node, dict):
+            return [e for v in node.values() for e in entries(v)]
+        if isinstance(node, list):
+            return [e for v in node for e in entries(v)]
+        return []
+
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    nav = set(entries(config["nav"]))
+    on_disk = {str(p.relative_to(ROOT / "docs")) for p in (ROOT / "docs").rglob("*.md")}
+    assert on_disk - nav == set(), "pages missing from mkdocs.yml's nav"

@@ -1,0 +1,135 @@
+"""One list of schedules (``CURVES``) and one hand-off interface (``set_peak``), issue 14 item 2."""
+
+from __future__ import annotations
+
+import lightning.pytorch as L
+import numpy as np
+import pytest
+
+import lr_plugins
+from lr_plugins.callback import ScheduleCallback
+from lr_plugins.schedules import CURVES, SMITH_FLOOR, Curve, CyclicCurve
+from conftest import LRRecorder, TinyModule, make_loader, make_trainer
+
+#: The smallest valid arguments of each schedule that has required ones.
+OWN = {"SGDR": {"cycle_length": 2}, "CyclicLR": {"step_size": 2}, "StepDecay": {"step_size": 2},
+       "ExponentialDecay": {"rate": 0.1}, "InverseTimeDecay": {"rate": 0.1}}
+
+
+def test_registry_lists_every_public_schedule_once():
+    assert list(CURVES) == ["WarmupCosine", "SGDR", "CyclicLR", "OneCycle", "StepDecay", "ExponentialDecay",
+                            "InverseTimeDecay", "Constant"]
+    for name, curve in CURVES.items():
+        callback = getattr(lr_plugins, name)
+        assert issubclass(callback, curve) and issubclass(callback, ScheduleCallback), name
+        assert curve.__name__ == f"{name}Curve"
+    assert {n for n, c in CURVES.items() if issubclass(c, CyclicCurve)} == {"SGDR", "CyclicLR"}
+
+
+def test_a_new_curve_registers_itself_and_names_are_unique():
+    class SquareCurve(Curve, name="Square"):
+        def body(self, t, total, peak, steps_per_unit):
+            return peak / (1 + t) ** 2
+
+    try:
+        assert CURVES["Square"] is SquareCurve
+        assert SquareCurve(max_lr=1.0, unit="step").preview(3).tolist() == [1.0, 0.25, 1 / 9]
+        with pytest.raises(TypeError, match="two curves register the name 'Square'"):
+            class Other(Curve, name="Square"):
+                pass
+    finally:
+        CURVES.pop("Square", None)
+    assert "Square" not in CURVES
+
+
+def _make(name, **kw):
+    return CURVES[name](**{**OWN.get(name, {}), **kw})
+
+
+@pytest.mark.parametrize("name", list(CURVES))
+@pytest.mark.parametrize("start", [None, 0.1])
+def test_set_peak_equals_constructing_with_that_peak(name, start):
+    kw = {"min_lr": 1e-4, "warmup": 1, "unit": "step"}
+    if name == "CyclicLR":
+        kw["min_lr"] = None  # its floor follows the peak: a quarter of it
+    s = _make(name, max_lr=start, **kw)
+    s.set_peak(0.37)
+    ref = _make(name, max_lr=0.37, **kw)
+    assert s.max_lr == 0.37 and s.config() == ref.config()
+    np.testing.assert_array_equal(s.preview(40), ref.preview(40))
+
+
+@pytest.mark.parametrize("name", list(CURVES))
+@pytest.mark.parametrize("bad,exc,words", [(0.0, ValueError, "(0.0, inf]"), (-1, ValueError, "(0.0, inf]"),
+                                            (float("nan"), ValueError, "finite"), ("0.1", TypeError, "number"),
+                                            (True, TypeError, "number"), (None, TypeError, "number")])
+def test_set_peak_refuses_bad_values_and_changes_nothing(name, bad, exc, words):
+    s = _make(name, max_lr=0.1, min_lr=0.01)
+    before = s.config()
+    with pytest.raises(exc) as info:
+        s.set_peak(bad)
+    assert f"max_lr={bad!r}" in str(info.value) and words in str(info.value)
+    assert s.config() == before
+
+
+@pytest.mark.parametrize("name", [n for n in CURVES if n != "CyclicLR"])
+@pytest.mark.parametrize("floor", ["min_lr", "warmup_start_lr"])
+def test_set_peak_below_a_floor_names_the_floor(name, floor):
+    s = _make(name, max_lr=0.1, **{floor: 0.05})
+    before = s.config()
+    with pytest.raises(ValueError, match=rf"{floor}=0.05 is not allowed: it must be <= the peak LR \(max_lr=0.01\)"):
+        s.set_peak(0.01)
+    assert s.config() == before
+
+
+def test_one_cycle_three_phase_rule_is_checked_by_set_peak():
+    s = lr_plugins.OneCycle(max_lr=1.0, min_lr=0.01, three_phase=True)
+    with pytest.raises(ValueError, match="min_lr=0.01 is not allowed with three_phase=True"):
+        s.set_peak(0.2)  # initial LR 0.2 / 25 = 0.008 < min_lr
+    assert s.max_lr == 1.0
+
+
+@pytest.mark.parametrize(
+    "max_lr,min_lr,pick,floor",
+    [(0.1, 0.02, 0.5, 0.1),          # both known: the ratio 1/5 is kept
+     (0.1, 0.0, 0.5, 0.0),           # a zero floor stays zero
+     (None, 0.03, 0.4, 0.4 * SMITH_FLOOR),  # peak unknown until fit start: Smith's 1/4
+     (None, None, 0.4, None),        # None already follows the peak
+     (0.1, None, 0.4, None)],
+)
+def test_cyclic_lr_moves_its_floor_with_the_peak(max_lr, min_lr, pick, floor):
+    s = lr_plugins.CyclicLR(max_lr=max_lr, min_lr=min_lr, step_size=2, unit="step")
+    s.set_peak(pick)
+    assert s.max_lr == pick and (s.min_lr == pytest.approx(floor) if floor is not None else s.min_lr is None)
+    lo = pick * SMITH_FLOOR if floor is None else floor
+    assert s.lr_at(0) == pytest.approx(lo) and s.lr_at(2) == pytest.approx(pick)
+
+
+def test_cyclic_lr_refused_pick_leaves_floor_and_peak():
+    s = lr_plugins.CyclicLR(max_lr=0.1, min_lr=0.02, warmup_start_lr=0.05, step_size=2)
+    with pytest.raises(ValueError, match=r"warmup_start_lr=0.05 is not allowed: it must be <= the peak LR \(max_lr=0.01\)"):
+        s.set_peak(0.01)
+    assert (s.max_lr, s.min_lr) == (0.1, 0.02)
+
+
+class PickAtFitStart(L.Callback):
+    """Stands in for the LR finder: hands a pick to the schedule at fit start, through set_peak only."""
+
+    def __init__(self, schedule, pick):
+        self.schedule, self.pick = schedule, pick
+
+    def on_fit_start(self, trainer, pl_module):
+        self.schedule.set_peak(self.pick)
+
+
+@pytest.mark.parametrize("name", ["WarmupCosine", "CyclicLR"])
+def test_a_peak_set_at_fit_start_is_the_one_training_uses(tmp_path, name):
+    kw = {"warmup": 1} if name == "WarmupCosine" else {"min_lr": 0.001}
+    schedule = getattr(lr_plugins, name)(**OWN.get(name, {}), **kw)
+    rec = LRRecorder()
+    trainer = make_trainer(tmp_path, [PickAtFitStart(schedule, 0.3), schedule, rec], max_epochs=3)
+    trainer.fit(TinyModule(lr=0.05), make_loader())
+    # Reference: the same schedule constructed with that peak (and, for CyclicLR, Smith's floor).
+    ref_kw = {**kw, "min_lr": 0.3 * SMITH_FLOOR} if name == "CyclicLR" else kw
+    ref = CURVES[name](max_lr=0.3, **OWN.get(name, {}), **ref_kw).preview(24, steps_per_epoch=8)
+    np.testing.assert_allclose([lrs[0] for lrs in rec.lrs], ref, rtol=1e-12)
