@@ -1,14 +1,14 @@
 """Add an lr-plugins schedule to a LightningModule you already have: no Hydra, no changes to it.
 
 The module below is plain Lightning: ``configure_optimizers`` returns just an optimizer. The
-schedule is a callback; it sets the LR of every optimizer step and logs it (and the cycled
-momentum) to TensorBoard with LearningRateMonitor's tag names.
+schedule is a callback; it sets the LR of every optimizer step and logs it (and the momentum)
+to TensorBoard exactly as LearningRateMonitor does.
 
 Run (a few seconds on a laptop CPU; scikit-learn's bundled digits, no download)::
 
     python examples/plain_lightning.py
     python examples/plain_lightning.py --schedule onecycle --epochs 8
-    tensorboard --logdir runs/plain_lightning      # the lr-SGD and momentum-SGD curves
+    tensorboard --logdir runs/plain_lightning      # the lr-SGD and lr-SGD-momentum curves
 """
 
 from __future__ import annotations
@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> float:
         enable_progress_bar=False,
         enable_model_summary=False,
         enable_checkpointing=False,
+        log_every_n_steps=1,  # the LR of every step (as LearningRateMonitor, the schedule follows this)
     )
     model = DigitsClassifier()
     trainer.fit(model, train)

@@ -107,7 +107,7 @@ class ScheduleCallback(Callback):
     """
 
     _loaded_state: dict[str, Any] | None = None
-    _plan: list[tuple[list[dict], list[float], float, bool]] | None = None
+    _plan: list[tuple[list[dict], list[float], float, bool]]  # per optimizer: groups, lr ratios, peak, betas
 
     def __init__(self, *, replace_schedulers: bool = False, log_lr: bool = True, **curve_args: Any) -> None:
         self.replace_schedulers = check_bool("replace_schedulers", replace_schedulers)

@@ -78,7 +78,7 @@ def monitor_logs(trainer: pl.Trainer) -> tuple[bool, bool]:
     """
     from lightning.pytorch.callbacks import LearningRateMonitor
 
-    monitors = [c for c in trainer.callbacks if isinstance(c, LearningRateMonitor)]
+    monitors = [c for c in trainer.callbacks if isinstance(c, LearningRateMonitor)]  # type: ignore[attr-defined]
     return bool(monitors), any(m.log_momentum for m in monitors)
 
 

@@ -7,14 +7,12 @@ returns a plain optimizer, the callback does the rest.
 from __future__ import annotations
 
 import math
-import warnings
 
 import lightning.pytorch as L
 import numpy as np
 import pytest
 import torch
 from conftest import TinyModule, make_loader, make_trainer
-from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lr_plugins import (
     SGDR,

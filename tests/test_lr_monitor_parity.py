@@ -18,7 +18,7 @@ from conftest import TinyModule, make_loader, make_trainer
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from lr_plugins import CyclicLR, OneCycle, SGDR
+from lr_plugins import SGDR, CyclicLR, OneCycle
 from lr_plugins.lr_logging import lr_tags, momentum_tags
 
 
