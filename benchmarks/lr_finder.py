@@ -63,6 +63,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._common import make_trainer, quiet, write_csv, write_text
+from benchmarks._tasks import build
 
 __all__ = ["RULES", "TASKS", "main", "rule_picks"]
 
@@ -139,25 +140,7 @@ def rule_picks(lrs, losses) -> dict[str, float]:
 
 
 def _setup(task: str, seed: int):
-    import torch
-
-    from lr_plugins.app.data import DigitsDataModule, MNIST1DDataModule
-    from lr_plugins.app.models import CNN1D, MLP, Classifier
-
-    spec = TASKS[task]
-    torch.manual_seed(seed)
-    batch = spec.get("batch", 64)
-    if spec["data"] == "mnist1d":
-        dm, features = MNIST1DDataModule(batch_size=batch, seed=seed), 40
-    else:
-        dm, features = DigitsDataModule(batch_size=batch, seed=seed), 64
-    if spec["net"] == "cnn":
-        net = CNN1D(**{"channels": 16, "blocks": 2, **spec.get("cnn", {})})
-    else:
-        net = MLP(in_features=features, **{"hidden": 256, **spec.get("mlp", {})})
-    sgd = spec["optimizer"] == "sgd"
-    weight_decay = spec.get("weight_decay", 5e-4 if sgd else 0.0)
-    return Classifier(net, optimizer=spec["optimizer"], lr=0.1 if sgd else 1e-3, weight_decay=weight_decay), dm
+    return build(TASKS[task], seed)
 
 
 def ours(task: str, seed: int):
