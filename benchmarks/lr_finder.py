@@ -63,6 +63,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._common import make_trainer, quiet, write_csv, write_text
+from benchmarks._rules import RULES, rule_picks
 from benchmarks._tasks import build
 
 __all__ = ["RULES", "TASKS", "main", "rule_picks"]
@@ -107,36 +108,6 @@ TASKS = {
                              "batch": 16, "epochs": 4, "group": "fresh 3"},
 }
 RANGE = dict(min_lr=1e-7, max_lr=10.0, num_steps=100)
-RULES = ("steepest", "valley", "minimum/10", "peak", "adaptive", "minimum", "steepest-end", "steepest-wide", "midpoint",
-         "basin")
-
-
-def rule_picks(lrs, losses) -> dict[str, float]:
-    """The pick of every rule of :data:`RULES` on one recorded curve (see the module docstring).
-
-    Example:
-        >>> lrs = np.logspace(-4, 1, 60)
-        >>> picks = rule_picks(lrs, 2.0 - np.tanh(2 * (np.log10(lrs) + 2)) + np.where(lrs > 1, 10 * (lrs - 1), 0))
-        >>> picks["steepest"] < picks["steepest-end"] < picks["minimum"]
-        True
-    """
-    from lr_plugins.finder.suggest import STEEP_LEVEL, slope, smooth, suggest
-
-    lrs, losses = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
-    found = suggest(lrs, losses)
-    picks, s = dict(found.suggestions), found.smoothed
-    end = int(np.argmin(s))
-    picks["minimum"] = float(lrs[end])
-    d = slope(lrs, s)[: end + 1]
-    j = int(np.argmin(d))
-    while j + 1 <= end and -d[j + 1] >= STEEP_LEVEL * max(float(-d.min()), 0.0):
-        j += 1
-    picks["steepest-end"] = float(lrs[j])
-    wide = smooth(losses, sigma=max(1.5, len(lrs) / 20.0))
-    picks["steepest-wide"] = float(lrs[int(np.argmin(slope(lrs, wide)[: int(np.argmin(wide)) + 1]))])
-    picks["midpoint"] = float(np.sqrt(picks["steepest"] * picks["minimum"]))
-    picks["adaptive"] = picks["basin"] if picks["minimum"] > 10**0.6 * picks["steepest"] else picks["peak"]
-    return picks
 
 
 def _setup(task: str, seed: int):
@@ -236,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
                 runs.append({"task": task, "seed": seed, "ours_lr": our_lr, "ours_s": our_s, "ours_steps": our_n,
                              "ours_acc": train(task, our_lr, seed, root), "lightning_lr": pl_lr,
                              "lightning_s": pl_s, "lightning_steps": pl_n, "lightning_acc": train(task, pl_lr, seed, root)})
-                for rule, lr in rule_picks(result.lrs, result.losses).items():
+                for rule, lr in rule_picks(result).items():
                     runs[-1][f"{rule}_lr"] = lr
                     runs[-1][f"{rule}_acc"] = train(task, lr, seed, root)
                 print({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in runs[-1].items()}, flush=True)

@@ -31,15 +31,3 @@ def test_plain_lightning_example_trains_and_logs_the_lr(tmp_path):
     assert [e.step for e in lrs] == list(range(72))
     assert max(e.value for e in lrs) <= 0.1 + 1e-7 and lrs[0].value == 0.0
     assert "momentum-SGD" not in acc_.Tags()["scalars"]  # SGDR leaves momentum alone
-
-
-def test_schedule_overhead_benchmark_runs(tmp_path):
-    """A smoke run of the benchmark (no timing is asserted: timings belong to benchmarks/)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.schedule_overhead", "--steps", "200", "--rounds", "1"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    for row in ("| none |", "| ours |", "| torch |", "| ours/torch |", "| ours/none |", "| torch/none |"):
-        assert row in proc.stdout
-    assert re.search(r"one lr_at call: [0-9.]+ µs", proc.stdout)

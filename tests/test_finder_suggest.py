@@ -120,39 +120,6 @@ def test_divergence_monitor_bias_correction_starts_at_the_first_loss():
     assert m.best == pytest.approx(2.5)
 
 
-def test_benchmark_rule_picks_on_a_known_curve():
-    """The extra rules the benchmark compares (benchmarks/lr_finder.py), on ``2 - tanh((x + 2) / 0.5)``.
-
-    Known answers: steepest and the wide-smoothed steepest at ``x = -2``; the 30%-steepness end where
-    ``sech^2(u) = 0.3``, ``u = arccosh(sqrt(1 / 0.3))``, i.e. ``x = -2 + 0.5 u``; the minimum where
-    the blow-up starts, ``x = -0.5`` (within the smoother's reach); the midpoint half-way in log10(lr).
-    """
-    from benchmarks.lr_finder import RULES, rule_picks
-
-    picks = rule_picks(LRS, sigmoid_curve(-2.0, blowup=-0.5))
-    assert set(picks) == set(RULES)
-    x = {k: float(np.log10(v)) for k, v in picks.items()}
-    step = X[1] - X[0]
-    assert x["steepest"] == pytest.approx(-2.0, abs=0.05)
-    assert x["steepest-wide"] == pytest.approx(-2.0, abs=step)
-    assert x["steepest-end"] == pytest.approx(-2.0 + 0.5 * np.arccosh(np.sqrt(1 / 0.3)), abs=step)
-    # The blow-up leaks into the smoothed curve within the Gaussian's 3 sigma (2 points each): the
-    # smoothed minimum sits at most 6 points left of the raw one, never right of it.
-    assert -0.5 - 6 * step - 1e-9 <= x["minimum"] <= -0.5 + step
-    assert x["minimum/10"] == pytest.approx(x["minimum"] - 1.0)
-    assert x["midpoint"] == pytest.approx((x["steepest"] + x["minimum"]) / 2)
-    # basin = 0.675 sqrt(left(0.4) right(0.3)); on the descent, 2 - tanh(u) = level inverts exactly.
-    from lr_plugins.finder.suggest import level_crossings as _crossings
-
-    s = smooth(sigmoid_curve(-2.0, blowup=-0.5))
-    s0, s_min = s[:10].mean(), s.min()
-    left, _ = _crossings(LRS, s, 0.4)
-    assert np.log10(left) == pytest.approx(-2.0 + 0.5 * np.arctanh(2.0 - (s_min + 0.4 * (s0 - s_min))), abs=0.01)
-    _, right = _crossings(LRS, s, 0.3)
-    assert x["minimum"] < np.log10(right) <= x["minimum"] + 6 * step  # the blow-up is steep: a few points
-    assert picks["basin"] == pytest.approx(0.675 * np.sqrt(_crossings(LRS, s, 0.4)[0] * right), rel=1e-12)
-
-
 def test_peak_is_three_times_steepest_when_the_minimum_is_far():
     """``2 - tanh((x + 3) / 0.5)`` with the blow-up at x = -1: the steepest point is x = -3, the minimum
     ~2 decades right of it, so ``peak`` = 3 x steepest exactly (log10 3 = 0.477 decades right)."""
@@ -188,19 +155,6 @@ def test_peak_never_exceeds_the_last_lr_tested():
     assert 3.0 * s.suggestions["steepest"] > LRS[-1]
     assert s.suggestions["peak"] == LRS[-1]
     assert any("right edge" in w for w in s.warnings)
-
-
-def test_benchmark_adaptive_is_peak_on_a_sharp_dip_and_basin_on_a_long_descent():
-    """The benchmark's ``adaptive`` candidate: ``peak`` when the minimum is < 0.6 decades right of the
-    steepest point (the blow-up starts 0.3 decades after it), ``basin`` on a 3-decade straight fall."""
-    from benchmarks.lr_finder import rule_picks
-
-    dip = rule_picks(LRS, sigmoid_curve(-2.0, blowup=-1.7))
-    assert np.log10(dip["minimum"] / dip["steepest"]) < 0.6
-    assert dip["adaptive"] == dip["peak"] != dip["basin"]
-    long = rule_picks(LRS, long_descent())
-    assert np.log10(long["minimum"] / long["steepest"]) > 0.6
-    assert long["adaptive"] == long["basin"] != long["peak"]
 
 
 def long_descent() -> np.ndarray:
