@@ -32,8 +32,10 @@ each pick (peak LR of the schedule) and report the test accuracy. A grid sweep o
 steps (1e-4 .. 10) on the same seeds (paired) gives the grid-best LR and accuracy.
 
 Pick rules compared on the same recorded curves (:data:`RULES`), each pick trained the same way:
-the package's ``steepest`` (default), ``valley`` (fastai), ``minimum/10``, ``peak``
-(``min(3 steepest, 1.5 minimum)``) and ``basin`` (see below), plus ``adaptive`` (``basin`` when the
+the package's ``steepest`` (default), ``valley`` (fastai) and ``basin`` (see below), read from the
+result's ``suggestions``; computed in the lab from the result's public fields
+(``benchmarks/_rules.py``): ``minimum/10``, ``peak`` (``min(3 steepest, 1.5 minimum)``, a package
+rule until issue 14 moved it to the lab), plus ``adaptive`` (``basin`` when the
 minimum is more than 0.6 decades right of the steepest point, else ``peak``: chosen looking at the
 first fourteen tasks, tested on fresh 3; it was briefly a package rule and was taken out after its
 fresh-3 result, see README), ``minimum`` (Smith's upper bound: the LR at the smoothed loss

@@ -7,11 +7,13 @@ they were not fitted on. This benchmark trains every pick under both protocols o
 no earlier benchmark or rule search used. Everything below :data:`PREREGISTRATION` was fixed
 and committed (commit message "pre-register ...") before any of it was run.
 
-``python -m benchmarks.lr_finder_schedule`` (about 35 minutes on 2 cores with ``--jobs 2``;
-resumable: every training is cached in ``results/lr_finder_schedule/<task>/trainings.csv``) writes
-the raw CSVs there and the report to ``docs/research/lr-finder-schedule.md``; ``--quick`` runs one
-task, one seed and a 3-point grid for 1 epoch (a smoke test, under a minute, nothing to docs/).
-``--report`` only rebuilds the report from the cached CSVs.
+``python -m benchmarks.lr_finder_schedule --jobs 2`` (about 35 minutes of CPU: about 500
+trainings of 1-9 s each and 30 range tests) writes the raw CSVs to ``results/lr_finder_schedule/<task>/``
+(``picks.csv``, ``curves.csv``, ``trainings.csv``) and the report to ``docs/research/lr-finder-schedule.md``.
+It is resumable: every training is cached as soon as it ends. ``--tasks T ...`` runs a subset (one
+process per task on a shared machine, then ``--report`` rebuilds the report from all the caches);
+``--quick`` runs one task, one seed and a 3-point grid for 1 epoch (a smoke test, about 15 s,
+nothing to docs/).
 """
 
 from __future__ import annotations
