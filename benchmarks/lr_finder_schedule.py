@@ -34,7 +34,7 @@ from benchmarks._common import make_trainer, quiet, write_csv, write_text
 from benchmarks._rules import peak
 from benchmarks._tasks import build
 
-__all__ = ["FRESH_TASKS", "SEEDS", "GRID", "PROTOCOLS", "PICKS", "AUTO", "RANGE", "PREREGISTRATION",
+__all__ = ["FRESH_TASKS", "SEEDS", "GRID", "PROTOCOLS", "PICKS", "AUTO", "RANGE", "PREREGISTRATION", "CONCLUSION",
            "schedule_for", "picks_for", "report", "main"]
 
 PREREGISTRATION = """\
@@ -91,6 +91,9 @@ the task a miss for that rule.
 4. Every rule, Tuner included, is reported with its gap per task, the mean and worst gap and the
    count of tasks within 2 points under each protocol. Misses are reported as they are.
 """
+
+#: Plain-language reading of the results, written after they were in (the verdicts above it are mechanical).
+CONCLUSION = ""
 
 FRESH_TASKS: dict[str, dict[str, Any]] = {  # the slowest first: --jobs hands them out in this order
     "mnist1d_gru48_adam": {"data": "mnist1d", "net": "gru", "gru": {"hidden": 48}, "optimizer": "adam", "batch": 64,
@@ -237,6 +240,7 @@ def _gaps(task: str, out: str, seeds: tuple[int, ...], grid: tuple[float, ...]) 
                 "acc": mean,
                 "gap": 100 * (mean - means[best_lr]),
                 "seeds": accs,
+                "lrs": lrs,
             }
     return row
 
@@ -280,6 +284,18 @@ def report(rows: list[dict[str, Any]], seeds: tuple[int, ...], quick: bool = Fal
         for r in rows:
             lines.append(f"| `{r['task']}` | " + " | ".join(f"{100 * a:.1f}" for a in r["grid"][protocol].values()) + " |")
         lines.append("")
+    lines += ["### Per seed", "",
+              "Each cell: the seed's pick, then its test accuracy (%) under the constant / the annealed protocol.", "",
+              "| task | seed | " + " | ".join(("Tuner" if r == "tuner" else r) for r in PICKS if r != "auto") + " |",
+              "|---|---|" + "---|" * (len(PICKS) - 1)]
+    for r in rows:
+        for i, seed in enumerate(seeds):
+            cells = []
+            for rule in (p for p in PICKS if p != "auto"):
+                c, a = r["rules"][("constant", rule)], r["rules"][("annealed", rule)]
+                cells.append(f"{c['lrs'][i]:.3g}: {100 * c['seeds'][i]:.1f} / {100 * a['seeds'][i]:.1f}")
+            lines.append(f"| `{r['task']}` | {seed} | " + " | ".join(cells) + " |")
+    lines.append("")
     n = len(rows)
 
     def ok(protocol: str, rule: str) -> bool:
@@ -300,6 +316,8 @@ def report(rows: list[dict[str, Any]], seeds: tuple[int, ...], quick: bool = Fal
     lines.append("4. Counts within 2 points (constant / annealed): " + "; ".join(
         f"{'Tuner' if rule == 'tuner' else rule} {verdict[('constant', rule)][0]}/{n} / {verdict[('annealed', rule)][0]}/{n}"
         for rule in PICKS if rule != "auto") + ".")
+    if CONCLUSION and not quick:
+        lines += ["", "## Conclusion (written after the results)", "", CONCLUSION.strip()]
     return "\n".join(lines) + "\n"
 
 
