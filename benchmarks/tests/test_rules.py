@@ -110,7 +110,7 @@ def test_the_lab_smoothing_is_the_products_on_a_real_range_test():
     torch.manual_seed(0)
     x = torch.randn(256, 8)
     y = (x[:, 0] > 0).long()
-    model = Classifier(MLP(in_features=8, hidden=16, depth=1), num_classes=2, optimizer="sgd")
+    model = Classifier(MLP(in_features=8, num_classes=2, hidden=16, depth=1), num_classes=2, optimizer="sgd")
     found = find_lr(model, train_dataloaders=DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True), num_steps=100)
     assert len(found.lrs) >= 20
     sigma = max(1.5, len(found.lrs) / 50.0)
