@@ -14,7 +14,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from benchmarks import _common, _rules, ddp_scaling, lr_finder_rule_search, lr_finder_sweep, mnist1d_anchor, time_to_target
+from benchmarks import (_common, _rules, ddp_scaling, lr_finder, lr_finder_rule_search, lr_finder_sweep, mnist1d_anchor,
+                        snapshot_ensemble, time_to_target)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -249,3 +250,30 @@ def test_schedule_overhead_benchmark_runs(tmp_path):
     for row in ("| none |", "| ours |", "| torch |", "| ours/torch |", "| ours/none |", "| torch/none |"):
         assert row in proc.stdout
     assert re.search(r"one lr_at call: [0-9.]+ µs", proc.stdout)
+
+
+@pytest.mark.slow
+def test_snapshot_ensemble_quick_run(tmp_path):
+    """The quick mode (M = 3 and 6, one seed, both models) through the public snapshot API."""
+    rows = snapshot_ensemble.main(["--quick", "--out", str(tmp_path), "--no-docs"])
+    assert [(r["model"], r["cycles"]) for r in rows] == [(m, c) for m in snapshot_ensemble.MODELS for c in (0, 3, 6)]
+    for r in rows:
+        assert 0.0 < r["single_acc"] <= 1.0
+        if r["cycles"]:
+            assert 0.0 < r["ensemble_acc"] <= 1.0 and 0.0 < r["last3_acc"] <= 1.0
+    assert {p.name for p in tmp_path.iterdir()} >= {"runs.csv", "summary.md", "snapshot_ensemble.png"}
+
+
+@pytest.mark.slow
+def test_lr_finder_quick_run_on_one_task(tmp_path):
+    """The 18-task benchmark's quick mode on one task: every rule of the lab's list is picked and trained, and the
+    product's picks are read from the finder result's public fields."""
+    lr_finder.main(["--quick", "--tasks", "digits_sgd", "--out", str(tmp_path)])
+    runs = _read(tmp_path / "runs.csv")
+    assert [r["seed"] for r in runs] == ["0", "1"]
+    for r in runs:
+        for rule in _rules.RULES:
+            assert float(r[f"{rule}_lr"]) > 0 and 0.0 <= float(r[f"{rule}_acc"]) <= 1.0
+        assert float(r["ours_lr"]) == float(r["steepest_lr"])  # find_lr with no schedule: the default pick is steepest
+    assert "| peak |" in (tmp_path / "summary.md").read_text()
+
