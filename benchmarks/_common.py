@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -21,8 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from lr_plugins._atomic import write_atomic
 
 __all__ = [
     "quiet",
@@ -172,8 +171,30 @@ def fmt_spread(values: Sequence[float], scale: float = 1.0, digits: int = 1) -> 
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (temporary file in the same folder, then ``os.replace``)."""
-    return write_atomic(path, text)
+    """Write ``text`` to ``path`` atomically (temporary file in the same folder, then ``os.replace``).
+
+    The lab keeps its own writer: it uses only the package's public API (no ``lr_plugins._atomic``).
+    A failure while writing leaves the previous file as it was and no temporary file behind.
+
+    Example:
+        >>> p = Path(tempfile.mkdtemp()) / "sub" / "a.txt"
+        >>> write_text(p, "done").read_text()
+        'done'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def write_csv(path: str | os.PathLike, rows: list[dict[str, Any]]) -> Path:

@@ -32,8 +32,10 @@ each pick (peak LR of the schedule) and report the test accuracy. A grid sweep o
 steps (1e-4 .. 10) on the same seeds (paired) gives the grid-best LR and accuracy.
 
 Pick rules compared on the same recorded curves (:data:`RULES`), each pick trained the same way:
-the package's ``steepest`` (default), ``valley`` (fastai), ``minimum/10``, ``peak``
-(``min(3 steepest, 1.5 minimum)``) and ``basin`` (see below), plus ``adaptive`` (``basin`` when the
+the package's ``steepest`` (default), ``valley`` (fastai) and ``basin`` (see below), read from the
+result's ``suggestions``; computed in the lab from the result's public fields
+(``benchmarks/_rules.py``): ``minimum/10``, ``peak`` (``min(3 steepest, 1.5 minimum)``, a package
+rule until issue 14 moved it to the lab), plus ``adaptive`` (``basin`` when the
 minimum is more than 0.6 decades right of the steepest point, else ``peak``: chosen looking at the
 first fourteen tasks, tested on fresh 3; it was briefly a package rule and was taken out after its
 fresh-3 result, see README), ``minimum`` (Smith's upper bound: the LR at the smoothed loss
@@ -63,6 +65,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._common import make_trainer, quiet, write_csv, write_text
+from benchmarks._rules import RULES, rule_picks
+from benchmarks._tasks import build
 
 __all__ = ["RULES", "TASKS", "main", "rule_picks"]
 
@@ -106,58 +110,10 @@ TASKS = {
                              "batch": 16, "epochs": 4, "group": "fresh 3"},
 }
 RANGE = dict(min_lr=1e-7, max_lr=10.0, num_steps=100)
-RULES = ("steepest", "valley", "minimum/10", "peak", "adaptive", "minimum", "steepest-end", "steepest-wide", "midpoint",
-         "basin")
-
-
-def rule_picks(lrs, losses) -> dict[str, float]:
-    """The pick of every rule of :data:`RULES` on one recorded curve (see the module docstring).
-
-    Example:
-        >>> lrs = np.logspace(-4, 1, 60)
-        >>> picks = rule_picks(lrs, 2.0 - np.tanh(2 * (np.log10(lrs) + 2)) + np.where(lrs > 1, 10 * (lrs - 1), 0))
-        >>> picks["steepest"] < picks["steepest-end"] < picks["minimum"]
-        True
-    """
-    from lr_plugins.finder.suggest import STEEP_LEVEL, slope, smooth, suggest
-
-    lrs, losses = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
-    found = suggest(lrs, losses)
-    picks, s = dict(found.suggestions), found.smoothed
-    end = int(np.argmin(s))
-    picks["minimum"] = float(lrs[end])
-    d = slope(lrs, s)[: end + 1]
-    j = int(np.argmin(d))
-    while j + 1 <= end and -d[j + 1] >= STEEP_LEVEL * max(float(-d.min()), 0.0):
-        j += 1
-    picks["steepest-end"] = float(lrs[j])
-    wide = smooth(losses, sigma=max(1.5, len(lrs) / 20.0))
-    picks["steepest-wide"] = float(lrs[int(np.argmin(slope(lrs, wide)[: int(np.argmin(wide)) + 1]))])
-    picks["midpoint"] = float(np.sqrt(picks["steepest"] * picks["minimum"]))
-    picks["adaptive"] = picks["basin"] if picks["minimum"] > 10**0.6 * picks["steepest"] else picks["peak"]
-    return picks
 
 
 def _setup(task: str, seed: int):
-    import torch
-
-    from lr_plugins.app.data import DigitsDataModule, MNIST1DDataModule
-    from lr_plugins.app.models import CNN1D, MLP, Classifier
-
-    spec = TASKS[task]
-    torch.manual_seed(seed)
-    batch = spec.get("batch", 64)
-    if spec["data"] == "mnist1d":
-        dm, features = MNIST1DDataModule(batch_size=batch, seed=seed), 40
-    else:
-        dm, features = DigitsDataModule(batch_size=batch, seed=seed), 64
-    if spec["net"] == "cnn":
-        net = CNN1D(**{"channels": 16, "blocks": 2, **spec.get("cnn", {})})
-    else:
-        net = MLP(in_features=features, **{"hidden": 256, **spec.get("mlp", {})})
-    sgd = spec["optimizer"] == "sgd"
-    weight_decay = spec.get("weight_decay", 5e-4 if sgd else 0.0)
-    return Classifier(net, optimizer=spec["optimizer"], lr=0.1 if sgd else 1e-3, weight_decay=weight_decay), dm
+    return build(TASKS[task], seed)
 
 
 def ours(task: str, seed: int):
@@ -253,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
                 runs.append({"task": task, "seed": seed, "ours_lr": our_lr, "ours_s": our_s, "ours_steps": our_n,
                              "ours_acc": train(task, our_lr, seed, root), "lightning_lr": pl_lr,
                              "lightning_s": pl_s, "lightning_steps": pl_n, "lightning_acc": train(task, pl_lr, seed, root)})
-                for rule, lr in rule_picks(result.lrs, result.losses).items():
+                for rule, lr in rule_picks(result).items():
                     runs[-1][f"{rule}_lr"] = lr
                     runs[-1][f"{rule}_acc"] = train(task, lr, seed, root)
                 print({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in runs[-1].items()}, flush=True)

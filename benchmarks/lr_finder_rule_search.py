@@ -38,10 +38,12 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
 from benchmarks._common import base_parser, quiet, write_text
+from benchmarks._rules import level_crossings, peak
 from benchmarks.lr_finder import TASKS, _train, ours
 
 __all__ = ["SEARCH_TASKS", "GRID", "ORACLE_C", "candidate_rules", "features", "main", "met_range", "oracle", "score",
@@ -53,16 +55,16 @@ SEEDS = range(5)
 Rule = Callable[[dict], float]
 
 
-def features(lrs, losses) -> dict[str, float]:
-    """The curve's steepest point, minimum, ``peak`` pick and level crossings ``L<f>`` / ``R<f>``."""
-    from lr_plugins.finder.suggest import level_crossings, suggest
+def features(result) -> dict[str, float]:
+    """The curve's steepest point, minimum, ``peak`` pick and level crossings ``L<f>`` / ``R<f>``.
 
-    lrs, losses = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
-    found = suggest(lrs, losses)
-    s, picks = found.smoothed, found.suggestions
-    out = {"steepest": picks["steepest"], "peak": picks["peak"], "minimum": float(lrs[int(np.argmin(s))])}
+    ``result`` needs the finder result's public fields ``lrs``, ``smoothed`` and ``suggestions``.
+    """
+    lrs, s = np.asarray(result.lrs, dtype=float), np.asarray(result.smoothed, dtype=float)
+    steep = float(result.suggestions["steepest"])
+    out = {"steepest": steep, "peak": peak(lrs, s, steep), "minimum": float(lrs[int(np.argmin(s))])}
     for f in (0.1, 0.2, 0.3, 0.4, 0.5):
-        out[f"L{f}"], out[f"R{f}"] = level_crossings(lrs, s, f) if np.argmin(s) > 0 else (float(lrs[0]), float(lrs[0]))
+        out[f"L{f}"], out[f"R{f}"] = level_crossings(lrs, s, f)
     return out
 
 
@@ -201,10 +203,12 @@ def main(argv: list[str] | None = None) -> None:
         for task in SEARCH_TASKS:
             for seed in SEEDS:
                 result, _ = ours(task, seed)
-                curves[f"{task}:{seed}"] = [list(map(float, result.lrs)), list(map(float, result.losses))]
+                curves[f"{task}:{seed}"] = {"lrs": list(map(float, result.lrs)), "losses": list(map(float, result.losses)),
+                                            "smoothed": list(map(float, result.smoothed)),
+                                            "suggestions": dict(result.suggestions)}
         write_text(curves_path, json.dumps(curves))
     grid = _grid(out / "grid.csv")
-    feats = {k: features(*v) for k, v in curves.items()}
+    feats = {k: features(SimpleNamespace(**v)) for k, v in curves.items()}
     rules = candidate_rules()
     table = {name: {t: score([rule(feats[f"{t}:{s}"]) for s in SEEDS], *grid[t]) for t in SEARCH_TASKS}
              for name, rule in rules.items()}

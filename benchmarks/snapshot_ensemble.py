@@ -71,7 +71,7 @@ def run_one(model: str, cycles: int, seed: int) -> dict:
             row["ensemble_acc"] = res["test/ensemble_acc"]
             row["ensemble_loss"] = res["test/ensemble_loss"]
             last = [load_snapshot(p)["state_dict"] for p in snap.paths[-3:]]
-            x, y = dm._sets["test"].tensors
+            x, y = dm.test_dataloader().dataset.tensors
             row["last3_acc"] = evaluate_ensemble(module.eval(), last, lambda: [(x, y)])["acc"]
     return row
 

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import statistics
+import subprocess
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from benchmarks import _common, ddp_scaling, lr_finder_rule_search, lr_finder_sweep, mnist1d_anchor, time_to_target
+from benchmarks import (_common, _rules, ddp_scaling, lr_finder, lr_finder_rule_search, lr_finder_sweep, mnist1d_anchor,
+                        snapshot_ensemble, time_to_target)
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _read(path: Path) -> list[dict]:
@@ -158,21 +165,22 @@ def test_rule_search_scores_against_the_interpolated_grid():
     assert spread == pytest.approx(0.5)
 
 
-def test_rule_search_candidates_reproduce_the_package_rules():
-    """The family holds steepest, minimum and peak themselves, each evaluated on the curve's features."""
+def test_rule_search_candidates_reproduce_the_rules_they_generalise():
+    """The family holds steepest, minimum and peak themselves, each evaluated on the curve's features (read
+    from a finder result's public fields: ``lrs``, ``smoothed``, ``suggestions``)."""
     lrs = np.geomspace(1e-6, 10.0, 100)
     x = np.log10(lrs)
     losses = 2.0 - np.tanh((x + 3.0) / 0.5) + np.where(x > -1.0, 30.0 * (x + 1.0) ** 2, 0.0)
-    from lr_plugins.finder.suggest import suggest
-
-    f = lr_finder_rule_search.features(lrs, losses)
-    picks = suggest(lrs, losses).suggestions
+    smoothed = _rules.smooth(losses, 2.0)
+    f = lr_finder_rule_search.features(SimpleNamespace(lrs=lrs, smoothed=smoothed, suggestions={"steepest": 1e-3}))
     rules = lr_finder_rule_search.candidate_rules()
     # peak + 10 x 5 steepest/minimum blends + 5 levels x (9 scales x (1 + 3 blends + 2 right levels) + 5 right-only)
     assert len(rules) == 1 + 10 * 5 + 5 * (9 * (1 + 3 + 2) + 5) == 346
-    assert rules["1.0 * steepest^1.0 * minimum^0.0"](f) == pytest.approx(picks["steepest"])
-    assert rules["peak"](f) == pytest.approx(picks["peak"])
-    assert rules["1.0 * steepest^0.0 * minimum^1.0"](f) == pytest.approx(picks["minimum/10"] * 10)
+    lr_min = lrs[int(np.argmin(smoothed))]
+    assert rules["1.0 * steepest^1.0 * minimum^0.0"](f) == pytest.approx(1e-3)
+    assert rules["peak"](f) == pytest.approx(3e-3)  # the minimum is 2 decades right: 3 x steepest
+    assert rules["1.0 * steepest^0.0 * minimum^1.0"](f) == pytest.approx(lr_min)
+    assert rules["0.5 * steepest^0.5 * minimum^0.5"](f) == pytest.approx(0.5 * np.sqrt(1e-3 * lr_min))
     assert f["L0.5"] < f["L0.1"] <= f["minimum"] <= f["R0.1"] <= f["R0.5"]
 
 
@@ -230,3 +238,43 @@ def test_sweep_micro_run_on_digits(tmp_path):
             assert r[f"test_x{s:g}"] * n_test == pytest.approx(round(r[f"test_x{s:g}"] * n_test), abs=1e-3)
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "| digits_sgd | 0.1 | 97.0 |" in summary and "The sweep: within 1 point of the grid best on" in summary
+
+
+def test_schedule_overhead_benchmark_runs(tmp_path):
+    """A smoke run of the benchmark (no timing is asserted: timings belong to benchmarks/)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.schedule_overhead", "--steps", "200", "--rounds", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for row in ("| none |", "| ours |", "| torch |", "| ours/torch |", "| ours/none |", "| torch/none |"):
+        assert row in proc.stdout
+    assert re.search(r"one lr_at call: [0-9.]+ µs; the callback's cost per optimizer step in Trainer.fit .*: -?[0-9.]+ µs",
+                     proc.stdout)
+
+
+@pytest.mark.slow
+def test_snapshot_ensemble_quick_run(tmp_path):
+    """The quick mode (M = 3 and 6, one seed, both models) through the public snapshot API."""
+    rows = snapshot_ensemble.main(["--quick", "--out", str(tmp_path), "--no-docs"])
+    assert [(r["model"], r["cycles"]) for r in rows] == [(m, c) for m in snapshot_ensemble.MODELS for c in (0, 3, 6)]
+    for r in rows:
+        assert 0.0 < r["single_acc"] <= 1.0
+        if r["cycles"]:
+            assert 0.0 < r["ensemble_acc"] <= 1.0 and 0.0 < r["last3_acc"] <= 1.0
+    assert {p.name for p in tmp_path.iterdir()} >= {"runs.csv", "summary.md", "snapshot_ensemble.png"}
+
+
+@pytest.mark.slow
+def test_lr_finder_quick_run_on_one_task(tmp_path):
+    """The 18-task benchmark's quick mode on one task: every rule of the lab's list is picked and trained, and the
+    product's picks are read from the finder result's public fields."""
+    lr_finder.main(["--quick", "--tasks", "digits_sgd", "--out", str(tmp_path)])
+    runs = _read(tmp_path / "runs.csv")
+    assert [r["seed"] for r in runs] == ["0", "1"]
+    for r in runs:
+        for rule in _rules.RULES:
+            assert float(r[f"{rule}_lr"]) > 0 and 0.0 <= float(r[f"{rule}_acc"]) <= 1.0
+        assert float(r["ours_lr"]) == float(r["steepest_lr"])  # find_lr with no schedule: the default pick is steepest
+    assert "| peak |" in (tmp_path / "summary.md").read_text()
+
