@@ -1,10 +1,12 @@
 """Lab-only pick rules, computed from the finder's public result fields (``lrs``, ``losses``, ``smoothed``,
 ``suggestions``).
 
-The product's rules (``steepest``, ``valley``, ``basin``) are read from ``result.suggestions``; the
-rules the benchmarks compare beside them live here, because the lab uses only the package's public
-API. ``peak`` was a product rule until issue 14 moved it here (it overshoots into divergence on some
-tasks, ``docs/lr_finder.md``). With ``x = log10(lr)`` and ``s`` the product's smoothed loss:
+The product's rules (``steepest``, ``valley``) are read from ``result.suggestions``; the rules the
+benchmarks compare beside them live here, because the lab uses only the package's public API.
+``peak`` was a product rule until issue 14 moved it here (it overshoots into divergence on some
+tasks, ``docs/lr_finder.md``); ``basin`` followed when the pre-registered fresh-task test
+(``docs/research/lr-finder-schedule.md``) kept it within 2 points of the grid best on only 3/5 tasks
+annealed and 2/5 constant. With ``x = log10(lr)`` and ``s`` the product's smoothed loss:
 
 * ``minimum``: ``lr[argmin s]`` (Smith's upper bound); ``minimum/10``: a tenth of it;
 * ``peak``: ``min(3 steepest, 1.5 minimum, lr[-1])`` (:func:`peak`);
@@ -13,13 +15,16 @@ tasks, ``docs/lr_finder.md``). With ``x = log10(lr)`` and ``s`` the product's sm
 * ``steepest-wide``: the most negative slope of the raw losses smoothed 2.5x wider, sigma = n/20
   (:func:`smooth`, :func:`steepest_wide`);
 * ``midpoint``: ``sqrt(steepest * minimum)``;
+* ``basin``: ``0.675 sqrt(left(0.4) right(0.3))``, the scaled geometric middle of the part of the curve
+  within 40% (left) / 30% (right) of the descent from its minimum (:func:`basin`; constants fitted on
+  the benchmark's first ten tasks);
 * ``adaptive``: ``basin`` when the minimum is more than 0.6 decades right of ``steepest``, else ``peak``.
 
 Example:
     >>> from types import SimpleNamespace
     >>> lrs = np.logspace(-4, 0, 41)
     >>> s = np.concatenate([np.linspace(2.0, 1.0, 21), np.linspace(1.0, 3.0, 21)[1:]])  # minimum at 1e-2
-    >>> r = SimpleNamespace(lrs=lrs, losses=s, smoothed=s, suggestions={"steepest": 1e-3, "valley": 1e-3, "basin": 5e-3})
+    >>> r = SimpleNamespace(lrs=lrs, losses=s, smoothed=s, suggestions={"steepest": 1e-3, "valley": 1e-3})
     >>> p = rule_picks(r)
     >>> p["minimum"], p["peak"], p["adaptive"] == p["basin"]
     (0.01, 0.003, True)
@@ -33,18 +38,23 @@ from typing import Any
 import numpy as np
 
 __all__ = ["PRODUCT_RULES", "LAB_RULES", "RULES", "PEAK_FACTOR", "PEAK_CAP", "STEEP_LEVEL", "peak", "slope", "smooth",
-           "steepest_end", "steepest_wide", "level_crossings", "rule_picks"]
+           "steepest_end", "steepest_wide", "level_crossings", "basin", "BASIN_SCALE", "BASIN_LEVELS", "rule_picks"]
 
-PRODUCT_RULES = ("steepest", "valley", "basin")
-LAB_RULES = ("minimum/10", "peak", "adaptive", "minimum", "steepest-end", "steepest-wide", "midpoint")
+#: A curve: a list of floats or a numpy array.
+Floats = Sequence[float] | np.ndarray
+
+PRODUCT_RULES = ("steepest", "valley")
+LAB_RULES = ("minimum/10", "peak", "adaptive", "minimum", "steepest-end", "steepest-wide", "midpoint", "basin")
 RULES = ("steepest", "valley", "minimum/10", "peak", "adaptive", "minimum", "steepest-end", "steepest-wide", "midpoint",
          "basin")
 PEAK_FACTOR = 3.0
 PEAK_CAP = 1.5
 STEEP_LEVEL = 0.3
+BASIN_SCALE = 0.675
+BASIN_LEVELS = (0.4, 0.3)
 
 
-def peak(lrs: Sequence[float], smoothed: Sequence[float], steepest: float, factor: float = PEAK_FACTOR,
+def peak(lrs: Floats, smoothed: Floats, steepest: float, factor: float = PEAK_FACTOR,
          cap: float = PEAK_CAP) -> float:
     """``min(factor * steepest, cap * lr[argmin smoothed], lr[-1])``; ``lr[0]`` when the minimum is the first point.
 
@@ -68,7 +78,7 @@ def peak(lrs: Sequence[float], smoothed: Sequence[float], steepest: float, facto
     return float(min(factor * float(steepest), cap * float(lrs[i_min]), float(lrs[-1])))
 
 
-def slope(lrs: Sequence[float], smoothed: Sequence[float]) -> np.ndarray:
+def slope(lrs: Floats, smoothed: Floats) -> np.ndarray:
     """``d smoothed / d log10(lr)`` by central differences (one-sided at the ends).
 
     Example:
@@ -79,7 +89,7 @@ def slope(lrs: Sequence[float], smoothed: Sequence[float]) -> np.ndarray:
     return np.gradient(np.asarray(smoothed, dtype=float), x) if len(x) > 1 else np.zeros_like(x)
 
 
-def smooth(losses: Sequence[float], sigma: float) -> np.ndarray:
+def smooth(losses: Floats, sigma: float) -> np.ndarray:
     """The product's documented smoothing with another width: clip at the starting level, median of 3, Gaussian.
 
     ``c_i = min(loss_i, max(loss_0..2))``; ``m`` = running median of 3 of ``c`` (edges padded with
@@ -100,13 +110,13 @@ def smooth(losses: Sequence[float], sigma: float) -> np.ndarray:
     return (w @ y) / w.sum(1)
 
 
-def steepest_end(lrs: Sequence[float], smoothed: Sequence[float], level: float = STEEP_LEVEL) -> float:
+def steepest_end(lrs: Floats, smoothed: Floats, level: float = STEEP_LEVEL) -> float:
     """The last LR right of the most negative slope, before the minimum, still at least ``level`` as steep.
 
     Example:
         >>> lrs = np.logspace(-3, 0, 4)
-        >>> steepest_end(lrs, [4.0, 2.0, 1.5, 1.0])  # slopes -2, -1.25, -0.5, -0.5: the last three are >= 0.3 x 2
-        1.0
+        >>> steepest_end(lrs, [4.0, 2.0, 1.5, 1.0])  # slopes -2, -1.25, -0.5, -0.5: only -1.25 is still >= 0.3 x 2
+        0.01
     """
     lrs = np.asarray(lrs, dtype=float)
     end = int(np.argmin(np.asarray(smoothed, dtype=float)))
@@ -117,7 +127,7 @@ def steepest_end(lrs: Sequence[float], smoothed: Sequence[float], level: float =
     return float(lrs[j])
 
 
-def steepest_wide(lrs: Sequence[float], losses: Sequence[float]) -> float:
+def steepest_wide(lrs: Floats, losses: Floats) -> float:
     """The most negative slope, before the minimum, of the raw losses smoothed with sigma = max(1.5, n / 20).
 
     Example:
@@ -130,7 +140,7 @@ def steepest_wide(lrs: Sequence[float], losses: Sequence[float]) -> float:
     return float(lrs[int(np.argmin(slope(lrs, wide)[: int(np.argmin(wide)) + 1]))])
 
 
-def level_crossings(lrs: Sequence[float], smoothed: Sequence[float], fraction: float) -> tuple[float, float]:
+def level_crossings(lrs: Floats, smoothed: Floats, fraction: float) -> tuple[float, float]:
     """The LRs where ``smoothed`` crosses ``s_min + fraction (s_0 - s_min)``, left and right of its minimum.
 
     ``s_0`` is the mean of the first tenth (at least 3 points) of the curve. Left: the first point at
@@ -157,6 +167,31 @@ def level_crossings(lrs: Sequence[float], smoothed: Sequence[float], fraction: f
     return float(10**left), float(lrs[i + int(right[0])] if len(right) else lrs[-1])
 
 
+def basin(lrs: Floats, smoothed: Floats, scale: float = BASIN_SCALE,
+          levels: tuple[float, float] = BASIN_LEVELS) -> float:
+    """``scale * sqrt(left(levels[0]) * right(levels[1]))`` (:func:`level_crossings`); ``lr[0]`` when the minimum is the first point.
+
+    The scaled geometric middle of the part of the curve within 40% (left) / 30% (right) of the
+    descent from its minimum: well left of the minimum on a long shallow descent, close to it on a
+    sharp dip. ``scale`` (0.675) and ``levels`` were fitted on the benchmark's first ten tasks; it was
+    the product's ``basin`` rule until the fresh-task test moved it here (same formula, same numbers:
+    ``benchmarks/tests/test_rules.py`` checks it against the product's recorded picks).
+
+    Example:
+        >>> lrs = np.logspace(-4, 0, 41)
+        >>> s = np.concatenate([np.linspace(2.0, 1.0, 21), np.linspace(1.0, 3.0, 21)[1:]])  # minimum at 1e-2
+        >>> left, right = level_crossings(lrs, s, 0.4)[0], level_crossings(lrs, s, 0.3)[1]
+        >>> round(basin(lrs, s) / float(np.sqrt(left * right)), 6), bool(basin(lrs, np.linspace(1.0, 3.0, 41)) == lrs[0])
+        (0.675, True)
+    """
+    lrs = np.asarray(lrs, dtype=float)
+    if int(np.argmin(np.asarray(smoothed, dtype=float))) == 0:
+        return float(lrs[0])
+    left, _ = level_crossings(lrs, smoothed, levels[0])
+    _, right = level_crossings(lrs, smoothed, levels[1])
+    return float(scale * np.sqrt(left * right))
+
+
 def rule_picks(result: Any) -> dict[str, float]:
     """Every rule of :data:`RULES` on one finder result: the product's from ``result.suggestions``, the lab's computed.
 
@@ -172,5 +207,6 @@ def rule_picks(result: Any) -> dict[str, float]:
     picks["steepest-end"] = steepest_end(lrs, s)
     picks["steepest-wide"] = steepest_wide(lrs, result.losses)
     picks["midpoint"] = float(np.sqrt(picks["steepest"] * picks["minimum"]))
+    picks["basin"] = basin(lrs, s)
     picks["adaptive"] = picks["basin"] if picks["minimum"] > 10**0.6 * picks["steepest"] else picks["peak"]
     return {rule: picks[rule] for rule in RULES}

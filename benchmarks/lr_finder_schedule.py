@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks._common import make_trainer, quiet, write_csv, write_text
-from benchmarks._rules import peak
+from benchmarks._rules import basin, peak
 from benchmarks._tasks import build
 
 __all__ = ["FRESH_TASKS", "SEEDS", "GRID", "PROTOCOLS", "PICKS", "AUTO", "RANGE", "PREREGISTRATION", "CONCLUSION",
@@ -201,12 +201,13 @@ def picks_for(result: Any, tuner_lr: float) -> dict[str, float]:
         >>> from types import SimpleNamespace
         >>> lrs = list(np.logspace(-4, 0, 41))
         >>> s = list(np.concatenate([np.linspace(2.0, 1.0, 21), np.linspace(1.0, 3.0, 21)[1:]]))
-        >>> r = SimpleNamespace(lrs=lrs, smoothed=s, suggestions={"steepest": 1e-3, "basin": 2e-3, "valley": 1e-3})
+        >>> r = SimpleNamespace(lrs=lrs, smoothed=s, suggestions={"steepest": 1e-3, "valley": 1e-3})
         >>> p = picks_for(r, 0.5)
         >>> p["peak"] == 3e-3, p["tuner"]
         (True, 0.5)
     """
-    picks = {rule: float(result.suggestions[rule]) for rule in ("steepest", "basin", "valley")}
+    picks = {"steepest": float(result.suggestions["steepest"]), "basin": basin(result.lrs, result.smoothed),
+             "valley": float(result.suggestions["valley"])}  # basin: the lab's copy since it left the product
     picks["peak"] = peak(result.lrs, result.smoothed, picks["steepest"])
     picks["tuner"] = float(tuner_lr)
     return picks

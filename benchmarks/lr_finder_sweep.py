@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._common import base_parser, make_trainer, quiet, write_csv, write_text
+from benchmarks._rules import basin
 from benchmarks.lr_finder import RANGE, TASKS, _fit, _label, _setup, train
 
 __all__ = ["SCALES", "choose", "main"]
@@ -81,7 +82,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for task in tasks:
             for seed in seeds:
                 model, dm = _setup(task, seed)
-                pick = find_lr(model, datamodule=dm, suggestion="basin", **RANGE).suggestion
+                found = find_lr(model, datamodule=dm, **RANGE)
+                pick = basin(found.lrs, found.smoothed)  # the lab's basin (it left the product)
                 accs = [_train_val(task, scale * pick, seed, root) for scale in SCALES]
                 i, test = choose(*([a[k] for a in accs] for k in range(3)))
                 rows.append({"task": task, "seed": seed, "basin": pick, "chosen_scale": SCALES[i], "chosen_lr": SCALES[i] * pick,

@@ -191,16 +191,16 @@ def test_scale_multiplies_the_applied_and_printed_pick_only(tmp_path, capsys):
     for scale in (1.0, 0.5):
         torch.manual_seed(0)
         sched = WarmupCosine(max_lr=0.05)
-        finder = LRFinder(**RANGE, suggestion="basin", scale=scale)
+        finder = LRFinder(**RANGE, suggestion="valley", scale=scale)
         make_trainer(tmp_path, [finder, sched], max_epochs=1).fit(Spy(), make_loader(n=32))
         runs[scale] = (finder.result, sched.max_lr, capsys.readouterr().out)
     (plain, plain_lr, _), (half, half_lr, printed) = runs[1.0], runs[0.5]
     assert half.suggestions == plain.suggestions and half.lrs == plain.lrs  # the same test
-    assert half.suggestion == 0.5 * half.suggestions["basin"] == half_lr and plain.suggestion == plain_lr
-    assert half.scale == 0.5 and f"basin {plain.suggestion:.3g} x 0.5" in printed
+    assert half.suggestion == 0.5 * half.suggestions["valley"] == half_lr and plain.suggestion == plain_lr
+    assert half.scale == 0.5 and f"valley {plain.suggestion:.3g} x 0.5" in printed
     assert f"schedule.max_lr={float(f'{half.suggestion:.3g}'):g}" in printed
     labels = half.plot().axes[0].get_legend_handles_labels()[1]
-    assert f"applied: basin x 0.5 = {half.suggestion:.3g}" in labels
+    assert f"applied: valley x 0.5 = {half.suggestion:.3g}" in labels
     # scale=1 (the default) says nothing about scaling
     assert " x 1" not in plain.summary() and not [x for x in plain.plot().axes[0].get_legend_handles_labels()[1]
                                                    if x.startswith("applied")]

@@ -19,6 +19,7 @@ from lr_plugins import (
     WarmupCosine,
     find_lr,
 )
+from lr_plugins.finder import auto
 from lr_plugins.finder.auto import ANNEALED_BELOW, ANNEALED_RULE, CONSTANT_RULE, planned_total, resolve_rule
 
 RANGE = dict(min_lr=1e-4, max_lr=1.0, num_steps=20)
@@ -52,14 +53,15 @@ def test_annealed_is_read_from_the_schedules_own_curve(make):
     rule, reason = resolve_rule(schedule, 500, 50)
     ratio = reference_ratio(schedule, 500, 50)
     assert rule == (ANNEALED_RULE if ratio <= ANNEALED_BELOW else CONSTANT_RULE)
-    assert type(schedule).__name__ in reason and f"{ratio:.2f} x its peak" in reason
+    assert reason.startswith(f"{type(schedule).__name__} is {'' if ratio <= ANNEALED_BELOW else 'not '}annealed:")
+    assert f"{ratio:.2f} x its peak" in reason
 
 
 def test_same_class_two_answers_no_class_list():
     """One class, two curves: a slow exponential decay over a short run is not annealed, a fast one is."""
     slow, fast = ExponentialDecay(rate=0.01), ExponentialDecay(rate=1.0)
-    assert resolve_rule(slow, 500, 50)[0] == CONSTANT_RULE  # mean exp(-0.01 t) over 10 epochs: 0.95
-    assert resolve_rule(fast, 500, 50)[0] == ANNEALED_RULE  # mean (1 - e^-10) / 10: 0.10
+    assert resolve_rule(slow, 500, 50)[1].startswith("ExponentialDecay is not annealed")  # mean exp(-0.01 t): 0.95
+    assert resolve_rule(fast, 500, 50)[1].startswith("ExponentialDecay is annealed")  # mean (1 - e^-10) / 10: 0.10
     assert reference_ratio(slow, 500, 50) == pytest.approx((1 - math.exp(-0.1)) / 0.1, abs=0.01)
 
 
@@ -72,7 +74,28 @@ def test_constant_and_cosine_known_answers():
 
 def test_infinite_training_is_read_over_100_epochs():
     rule, reason = resolve_rule(SGDR(cycle_length=1), math.inf, 10)
-    assert rule == ANNEALED_RULE and "over 1000 steps" in reason
+    assert rule == ANNEALED_RULE and reason.startswith("SGDR is annealed") and "over 1000 steps" in reason
+
+
+def test_annealed_gets_steepest_and_says_why():
+    """No rule for annealed schedules has passed the pre-registered fresh-task test (``basin`` failed and
+    moved to the lab): an annealed schedule gets ``steepest``, and the reason says so plainly."""
+    assert (ANNEALED_RULE, CONSTANT_RULE) == ("steepest", "steepest")
+    rule, reason = resolve_rule(WarmupCosine(warmup=1), 1000, 100)
+    assert rule == "steepest"
+    assert reason == ("WarmupCosine is annealed: its planned LR averages 0.50 x its peak over 1000 steps "
+                      "(annealed: <= 0.75); no rule for annealed schedules has passed the fresh-task test yet, "
+                      "so steepest")
+    assert "fresh-task" not in resolve_rule(Constant(warmup=1), 1000, 100)[1]
+
+
+def test_a_future_annealed_rule_is_one_line(monkeypatch):
+    """Setting ANNEALED_RULE is all it takes: annealed schedules get it, the stand-in note goes, constant ones
+    keep steepest."""
+    monkeypatch.setattr(auto, "ANNEALED_RULE", "valley")
+    rule, reason = resolve_rule(WarmupCosine(warmup=1), 1000, 100)
+    assert rule == "valley" and reason.startswith("WarmupCosine is annealed") and "fresh-task" not in reason
+    assert resolve_rule(Constant(warmup=1), 1000, 100)[0] == "steepest"
 
 
 def test_planned_total_follows_lightning():
@@ -93,6 +116,7 @@ def test_auto_is_the_default_and_the_result_says_why(tmp_path, capsys):
     assert none.suggestion == none.suggestions["steepest"]
     assert constant.rule == "steepest" and constant.reason.startswith("Constant is not annealed")
     assert cosine.rule == ANNEALED_RULE and cosine.reason.startswith("WarmupCosine is annealed")
+    assert cosine.reason.endswith("has passed the fresh-task test yet, so steepest")
     assert cosine.suggestion == cosine.suggestions[ANNEALED_RULE] == runs["cosine"][2].max_lr
     assert "[WarmupCosine is annealed: its planned LR averages" in runs["cosine"][1]  # the summary line
     assert "[no schedule callback: constant LR]" in runs["none"][1]

@@ -242,7 +242,7 @@ def test_warmup_longer_than_training_is_refused_at_fit_start(tmp_path):
 
 
 # ---------------------------------------------------------------------- contracts with the finder and snapshots
-@pytest.mark.parametrize("rule", ["auto", "steepest", "basin"])
+@pytest.mark.parametrize("rule", ["auto", "steepest", "valley"])
 def test_lr_finder_exit_prints_the_pick_and_trains_nothing(tmp_path, capsys, rule):
     pytest.importorskip("lr_plugins.finder")
     from lr_plugins.app.train import train
@@ -259,22 +259,22 @@ def test_lr_finder_exit_prints_the_pick_and_trains_nothing(tmp_path, capsys, rul
 def test_lr_finder_scale_override_scales_the_pick(tmp_path, capsys):
     from lr_plugins.app.train import train
 
-    cfg = _compose(["lr_finder=basin", "lr_finder.scale=2", "lr_finder.stop=true", "data=digits", "model=mlp", *FAST])
+    cfg = _compose(["lr_finder=steepest", "lr_finder.scale=2", "lr_finder.stop=true", "data=digits", "model=mlp", *FAST])
     out = train(cfg, tmp_path)
-    assert out["suggestion"] == 2 * out["suggestions"]["basin"]
-    assert f"(basin {out['suggestions']['basin']:.4g} x 2)" in capsys.readouterr().out
+    assert out["suggestion"] == 2 * out["suggestions"]["steepest"]
+    assert f"(steepest {out['suggestions']['steepest']:.4g} x 2)" in capsys.readouterr().out
 
 
 def test_lr_finder_scale_in_a_training_run_trains_with_the_scaled_pick(tmp_path, capsys):
     from lr_plugins.app.train import train
 
-    cfg = _compose(["lr_finder=basin", "lr_finder.scale=0.5", "schedule=constant", "data=digits", "model=mlp",
+    cfg = _compose(["lr_finder=steepest", "lr_finder.scale=0.5", "schedule=constant", "data=digits", "model=mlp",
                     "trainer.max_epochs=1", "~logger", *FAST])
     out = train(cfg, tmp_path)
     applied = out["metrics"]["lr_finder/suggestion"]  # the LR trained with, for the sweep's summary table
     assert out["history"]["lr"][0] == pytest.approx(applied, rel=1e-12)
-    basin = float(capsys.readouterr().out.split("(basin ")[1].split(" x 0.5")[0])
-    assert applied == pytest.approx(0.5 * basin, rel=5e-3)  # basin printed with 3 significant digits
+    picked = float(capsys.readouterr().out.split("(steepest ")[1].split(" x 0.5")[0])
+    assert applied == pytest.approx(0.5 * picked, rel=5e-3)  # the pick printed with 3 significant digits
 
 
 def test_lr_finder_exit_with_an_hparams_search_is_refused(tmp_path):
@@ -296,7 +296,7 @@ def test_lr_finder_exit_sweep_writes_the_picks_and_a_summary(tmp_path):
     for r, rule in zip(results, ("steepest", "valley")):
         assert f"lr_finder.suggestion={rule}" in r["overrides"]
         assert r["suggestion"] == r["suggestions"][rule] == r["metrics"]["lr_finder/suggestion"]
-        assert set(r["suggestions"]) == {"steepest", "valley", "minimum/10", "basin"}
+        assert set(r["suggestions"]) == {"steepest", "valley", "minimum/10"}
         assert "history" not in r  # nothing was trained
     summary = (tmp_path / "sweep" / "summary.md").read_text()
     assert "lr_finder/suggestion" in summary and "lr_finder.suggestion=valley" in summary

@@ -23,10 +23,10 @@ def sigmoid_curve(x0: float, width: float = 0.5, blowup: float | None = 0.3) -> 
     return y
 
 
-def result(losses: np.ndarray, steepest: float, basin: float = 1e-3, sigma: float = 2.0) -> SimpleNamespace:
+def result(losses: np.ndarray, steepest: float, sigma: float = 2.0) -> SimpleNamespace:
     """A finder result's public fields: the curve, a smoothing of it and the product's picks (given)."""
     return SimpleNamespace(lrs=LRS, losses=losses, smoothed=_rules.smooth(losses, sigma),
-                           suggestions={"steepest": steepest, "valley": 2e-4, "basin": basin})
+                           suggestions={"steepest": steepest, "valley": 2e-4})
 
 
 def test_rule_picks_on_a_known_curve():
@@ -44,7 +44,7 @@ def test_rule_picks_on_a_known_curve():
     assert -0.5 - 6 * STEP - 1e-9 <= x["minimum"] <= -0.5 + STEP
     assert x["minimum/10"] == pytest.approx(x["minimum"] - 1.0)
     assert x["midpoint"] == pytest.approx((-2.0 + x["minimum"]) / 2)
-    assert (picks["steepest"], picks["valley"], picks["basin"]) == (1e-2, 2e-4, 1e-3)
+    assert (picks["steepest"], picks["valley"]) == (1e-2, 2e-4)
 
 
 def test_peak_is_three_times_steepest_when_the_minimum_is_far_and_capped_near_it():
@@ -64,10 +64,10 @@ def test_peak_on_a_curve_that_never_descends_and_at_the_end_of_the_range():
 
 
 def test_adaptive_is_peak_on_a_sharp_dip_and_basin_on_a_long_descent():
-    dip = _rules.rule_picks(result(sigmoid_curve(-2.0, blowup=-1.7), steepest=1e-2, basin=7e-3))
+    dip = _rules.rule_picks(result(sigmoid_curve(-2.0, blowup=-1.7), steepest=1e-2))
     assert np.log10(dip["minimum"] / dip["steepest"]) < 0.6 and dip["adaptive"] == dip["peak"] != dip["basin"]
     y = np.where(X < -4, 3.0, 3.0 - (X + 4) * 2.0 / 3.0)  # a straight fall over 3 decades, then a blow-up
-    long = _rules.rule_picks(result(np.where(X > -1, 1.0 + 30.0 * (X + 1) ** 2, y), steepest=1e-3, basin=2e-3))
+    long = _rules.rule_picks(result(np.where(X > -1, 1.0 + 30.0 * (X + 1) ** 2, y), steepest=1e-3))
     assert np.log10(long["minimum"] / long["steepest"]) > 0.6 and long["adaptive"] == long["basin"] != long["peak"]
 
 
@@ -86,6 +86,57 @@ def test_level_crossings_invert_a_straight_fall():
     flat_after = sigmoid_curve(-2.0, blowup=None)
     assert _rules.level_crossings(LRS, flat_after, 0.3)[1] == LRS[-1]
     assert _rules.level_crossings(LRS, 1.0 + X - X[0], 0.3) == (LRS[0], LRS[0])
+
+
+def test_basin_on_a_sigmoid_inverts_exactly():
+    """``2 - tanh((x + 2) / 0.5)`` with a blow-up at x = -0.5: on the descent ``2 - tanh(u) = level``
+    inverts exactly, so left(0.4) is known; right(0.3) is a few points into the steep blow-up.
+    (Moved here from tests/test_finder_suggest.py with the rule.)"""
+    s = _rules.smooth(sigmoid_curve(-2.0, blowup=-0.5), 2.0)
+    s0, s_min, i_min = s[:10].mean(), s.min(), int(np.argmin(s))  # the starting level: the mean of the first tenth
+    left, _ = _rules.level_crossings(LRS, s, 0.4)
+    assert np.log10(left) == pytest.approx(-2.0 + 0.5 * np.arctanh(2.0 - (s_min + 0.4 * (s0 - s_min))), abs=0.01)
+    _, right = _rules.level_crossings(LRS, s, 0.3)
+    assert X[i_min] < np.log10(right) <= X[i_min] + 6 * STEP
+    assert _rules.basin(LRS, s) == pytest.approx(0.675 * np.sqrt(left * right), rel=1e-12)
+
+
+def test_basin_on_a_long_descent_and_on_a_curve_that_never_descends():
+    """A straight fall over 3 decades: left(0.4) inverts exactly, x = -4 + 1.5 (3 - level); the pick lies well
+    below the minimum. A curve that only rises gets the first LR."""
+    y = np.where(X < -4, 3.0, 3.0 - (X + 4) * 2.0 / 3.0)
+    s = _rules.smooth(np.where(X > -1, 1.0 + 30.0 * (X + 1) ** 2, y), 2.0)
+    level = s.min() + 0.4 * (s[:10].mean() - s.min())
+    left, _ = _rules.level_crossings(LRS, s, 0.4)
+    assert np.log10(left) == pytest.approx(-4.0 + 1.5 * (3.0 - level), abs=0.01)
+    _, right = _rules.level_crossings(LRS, s, 0.3)
+    assert _rules.basin(LRS, s) == pytest.approx(0.675 * np.sqrt(left * right), rel=1e-12)
+    assert _rules.basin(LRS, s) < 0.5 * LRS[int(np.argmin(s))]
+    assert _rules.basin(LRS, 1.0 + X - X[0]) == LRS[0]
+
+
+def test_basin_equals_the_products_old_basin_on_the_recorded_curves():
+    """Known answers: ``benchmarks/data/lr_finder_schedule/<task>/picks.csv`` holds the ``basin`` pick the
+    product's rule (``lr_plugins.finder.rules.basin``, before it moved here) made on each recorded curve of
+    ``curves.csv`` (15 real range tests: 5 fresh tasks x 3 seeds). Before deleting the product's rule, it was
+    re-run on those curves at commit d19c40c and gave every recorded value bit for bit; the lab's copy,
+    reading only the public fields ``lrs`` and ``smoothed``, must give them too."""
+    import csv
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[1] / "data" / "lr_finder_schedule"
+    checked = 0
+    for folder in sorted(p for p in data.iterdir() if p.is_dir()):
+        with open(folder / "curves.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        with open(folder / "picks.csv", newline="") as f:
+            recorded = {r["seed"]: float(r["lr"]) for r in csv.DictReader(f) if r["rule"] == "basin"}
+        for seed, lr in recorded.items():
+            curve = sorted((int(r["step"]), float(r["lr"]), float(r["smoothed"])) for r in rows if r["seed"] == seed)
+            lrs, smoothed = [c[1] for c in curve], [c[2] for c in curve]
+            assert _rules.basin(lrs, smoothed) == pytest.approx(lr, rel=1e-12), (folder.name, seed)
+            checked += 1
+    assert checked == 15
 
 
 def test_smooth_clips_spikes_and_is_zero_phase():
@@ -116,4 +167,4 @@ def test_the_lab_smoothing_is_the_products_on_a_real_range_test():
     sigma = max(1.5, len(found.lrs) / 50.0)
     assert _rules.smooth(found.losses, sigma) == pytest.approx(np.asarray(found.smoothed), rel=1e-9, abs=1e-12)
     picks = _rules.rule_picks(found)
-    assert picks["steepest"] == found.suggestions["steepest"] and picks["basin"] == found.suggestions["basin"]
+    assert picks["steepest"] == found.suggestions["steepest"] and "basin" not in found.suggestions

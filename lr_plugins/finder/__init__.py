@@ -15,7 +15,7 @@ Example:
     >>> callbacks = [LRFinder(num_steps=100), SGDR(cycle_length=5)]
     >>> from lr_plugins.finder import RULES
     >>> ["auto", *RULES]
-    ['auto', 'steepest', 'valley', 'minimum/10', 'basin']
+    ['auto', 'steepest', 'valley', 'minimum/10']
 """
 
 from lr_plugins.finder.api import find_lr

@@ -62,7 +62,7 @@ class LRFinderResult:
         return f"schedule.max_lr={float(f'{self.suggestion:.3g}'):g}"
 
     def how(self, digits: int = 3) -> str:
-        """How ``suggestion`` was made: the rule, and with a scale the rule's LR times it (``"basin 0.0746 x 2"``)."""
+        """How ``suggestion`` was made: the rule, and with a scale the rule's LR times it (``"steepest 0.0746 x 2"``)."""
         return self.rule if self.scale == 1.0 else f"{self.rule} {self.suggestions[self.rule]:.{digits}g} x {self.scale:g}"
 
     def summary(self) -> str:

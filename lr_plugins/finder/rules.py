@@ -17,10 +17,11 @@ The rules (``s`` smoothed, ``x = log10(lr)``):
   30% as steep as the steepest (:func:`steepest`);
 * ``valley``: fastai's rule: the longest strictly decreasing subsequence of ``s``, and the point
   about half-way (``start + len/3 + len/6``) along it (:func:`valley`);
-* ``minimum/10``: ``lr[argmin s] / 10`` (:func:`minimum_tenth`);
-* ``basin``: ``0.675 sqrt(left(0.4) right(0.3))``, the scaled geometric middle of the part of the
-  curve within 40% (left) / 30% (right) of the descent from its minimum (:func:`basin`). Its
-  constants were fitted on the benchmark's tasks; it stays while a test on fresh tasks keeps it.
+* ``minimum/10``: ``lr[argmin s] / 10`` (:func:`minimum_tenth`).
+
+A rule whose constants were fitted on the benchmark's tasks stays here only while a pre-registered
+test on fresh tasks keeps it within 2 points of the grid best (issue 14); ``peak`` and ``basin``
+did not, and live in the lab (``benchmarks/_rules.py``; ``docs/research/lr-finder-schedule.md``).
 
 Example:
     >>> import numpy as np
@@ -30,7 +31,7 @@ Example:
     >>> round(float(np.log10(RULES["steepest"].pick(c))), 1)
     -2.0
     >>> list(RULES)
-    ['steepest', 'valley', 'minimum/10', 'basin']
+    ['steepest', 'valley', 'minimum/10']
 """
 
 from __future__ import annotations
@@ -42,8 +43,7 @@ import numpy as np
 
 from lr_plugins.finder.curve import LossCurve, slope
 
-__all__ = ["Rule", "RULES", "rule", "steepest", "valley", "valley_index", "minimum_tenth", "level_crossings", "basin",
-           "STEEP_LEVEL", "BASIN_SCALE", "BASIN_LEVELS"]
+__all__ = ["Rule", "RULES", "rule", "steepest", "valley", "valley_index", "minimum_tenth", "STEEP_LEVEL"]
 
 STEEP_LEVEL = 0.3
 
@@ -143,59 +143,3 @@ def valley(curve: LossCurve) -> float:
 def minimum_tenth(curve: LossCurve) -> float:
     """The LR at the smoothed minimum, divided by 10."""
     return float(curve.lrs[curve.i_min]) / 10.0
-
-
-# ---------------------------------------------------------------------- basin (provisional)
-# Its constants were fitted on the benchmark's tasks; it stays only while the lab's test on fresh
-# tasks keeps it. Dropping it: delete this block, conf/lr_finder/basin.yaml, its tests, and point
-# ANNEALED_RULE in lr_plugins/finder/auto.py at another rule.
-BASIN_SCALE = 0.675
-BASIN_LEVELS = (0.4, 0.3)
-
-
-def level_crossings(curve: LossCurve, fraction: float) -> tuple[float, float]:
-    """The LRs where the smoothed loss crosses ``s_min + fraction (s_0 - s_min)``, left and right of its minimum.
-
-    ``s_0`` is the starting level (:attr:`LossCurve.start`), ``s_min`` the minimum. The left crossing
-    is the first point at or below that level, interpolated linearly in ``log10(lr)`` with the point
-    before it; the right one is the first point after the minimum at or above it (the last LR if the
-    loss never climbs back that far).
-
-    Example:
-        >>> lrs = np.logspace(-4, 0, 41)
-        >>> s = np.concatenate([np.linspace(2.0, 1.0, 21), np.linspace(1.0, 3.0, 21)[1:]])
-        >>> # s_0 = 1.925 (the first 4 points), level = 1 + 0.5 * 0.925: x = -4 + 1.075 on the way down,
-        >>> # the first point at or above it on the way up is 1.5, at x = -1.5.
-        >>> [round(float(np.log10(v)), 3) for v in level_crossings(LossCurve.from_smoothed(lrs, s, s), 0.5)]
-        [-2.925, -1.5]
-    """
-    s, x, i = curve.smoothed, curve.log_lrs, curve.i_min
-    level = s[i] + fraction * (curve.start - s[i])
-    j = int(np.flatnonzero(s[: i + 1] <= level)[0])
-    left = x[j] if j == 0 else x[j - 1] + (level - s[j - 1]) / (s[j] - s[j - 1]) * (x[j] - x[j - 1])
-    right = np.flatnonzero(s[i:] >= level)
-    return float(10**left), float(curve.lrs[i + int(right[0])] if len(right) else curve.lrs[-1])
-
-
-@rule("basin", marker="v", color="tab:brown")
-def basin(curve: LossCurve, scale: float = BASIN_SCALE, levels: tuple[float, float] = BASIN_LEVELS) -> float:
-    """The scaled middle of the loss basin, ``0.675 sqrt(left(0.4) right(0.3))``: a peak for annealed schedules.
-
-    ``left(f)`` / ``right(f)`` are :func:`level_crossings`: the geometric middle of the part of the
-    curve that is within 40% (left) / 30% (right) of the descent from its minimum, scaled by 0.675.
-    On a long shallow descent (batch-normalised CNNs) it lies well left of the minimum, on a sharp
-    dip close to it. ``scale`` and ``levels`` were fitted on the benchmark's tasks. A curve whose
-    minimum is its first point gets the first LR.
-
-    Example:
-        >>> lrs = np.logspace(-4, 0, 41)
-        >>> s = np.concatenate([np.linspace(2.0, 1.0, 21), np.linspace(1.0, 3.0, 21)[1:]])
-        >>> c = LossCurve.from_smoothed(lrs, s, s)
-        >>> round(basin(c) / float(np.sqrt(level_crossings(c, 0.4)[0] * level_crossings(c, 0.3)[1])), 3)
-        0.675
-    """
-    if curve.i_min == 0:
-        return float(curve.lrs[0])
-    left, _ = level_crossings(curve, levels[0])
-    _, right = level_crossings(curve, levels[1])
-    return float(scale * np.sqrt(left * right))
