@@ -10,7 +10,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from lr_plugins.app.summary import SweepSummary, failed_jobs, load_results, markdown_table, summarize
+from lr_plugins.app.summary import SweepSummary, load_results, markdown_table, summarize
 
 
 def _job(sweep: Path, name: str, overrides: list[str], result: object | None = None, raw: str | None = None) -> Path:
@@ -44,6 +44,8 @@ def sweep(tmp_path) -> Path:
 
 
 def test_every_job_gets_a_row_and_corrupt_files_are_failed_rows(sweep):
+    from lr_plugins.app.summary import failed_jobs
+
     rows = summarize(sweep, echo=False)
     assert [r["job"] for r in rows] == ["0", "1", "2", "3", "4", "5", "10"]
     assert [r["status"] for r in rows] == ["ok", "failed", "failed", "failed", "failed", "missing", "ok"]

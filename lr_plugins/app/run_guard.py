@@ -10,8 +10,9 @@ holds. :func:`remove_created` then removes
 * a run folder that did not exist, with every ancestor folder that did not exist either and is
   empty again (``outputs/<date>/`` of a first run); never a folder that existed before;
 * in a folder that existed (``hydra.run.dir=../precious``, ``hydra.run.dir=..``, a crashed run's
-  folder), only the entries it did not hold before (Hydra's ``.hydra/`` and log, if new);
-  nothing that was there, and nothing inside a sub-folder that was there;
+  folder), only the entries it did not hold before AND that this app writes (:data:`OWN_NAMES`:
+  Hydra's ``.hydra/`` and log, ``tb/``, ...); nothing that was there, nothing inside a
+  sub-folder that was there, and no new file of another name (another process may be writing);
 * nothing at all when no record was taken (the callback is not configured): when in doubt, keep.
 
 Example:
@@ -20,12 +21,14 @@ Example:
     >>> (root / "precious").mkdir(); _ = (root / "precious" / "a.txt").write_text("x")
     >>> record(root / "precious")
     >>> _ = (root / "precious" / "run.log").write_text("new")
+    >>> _ = (root / "precious" / "b.txt").write_text("someone else's, written meanwhile")
     >>> [p.name for p in remove_created(root / "precious")], sorted(p.name for p in (root / "precious").iterdir())
-    (['run.log'], ['a.txt'])
+    (['run.log'], ['a.txt', 'b.txt'])
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 from dataclasses import dataclass
@@ -34,7 +37,7 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
-__all__ = ["RunDirGuard", "record", "remove_created"]
+__all__ = ["RunDirGuard", "record", "remove_created", "OWN_NAMES"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,10 @@ class _Before:
 
 
 _RECORDS: dict[Path, _Before] = {}
+
+#: What Hydra and lr-train write into a run folder. In a folder that existed before the run,
+#: a refused run removes only new entries with these names.
+OWN_NAMES = (".hydra", "*.log", "tb", "history.json", "snapshots", "lightning_logs", "lr_finder")
 
 
 def _key(path: str | os.PathLike) -> Path:
@@ -74,29 +81,27 @@ def _remove(path: Path) -> None:
 def remove_created(run_dir: str | os.PathLike) -> list[Path]:
     """Remove what appeared at ``run_dir`` since :func:`record`; return the removed paths.
 
-    Never removes the current folder or one above it, a folder that existed at :func:`record`,
-    or anything when ``run_dir`` was not recorded.
+    Never removes a folder that existed at :func:`record` (the current folder or one above it
+    included), an entry it held then, an entry whose name is not in :data:`OWN_NAMES` (another
+    process may be writing next to us), or anything when ``run_dir`` was not recorded.
     """
     path = _key(run_dir)
     before = _RECORDS.pop(path, None)
     cwd = _key(os.getcwd())
-    if before is None or path == cwd or path in cwd.parents:
+    if before is None or not path.is_dir() or path.is_symlink():
         return []
     removed: list[Path] = []
-    if not before.existed:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
+    if not before.existed and path != cwd and path not in cwd.parents:
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
         for parent in before.new_parents:  # deepest first; stop at the first that is not empty
             if parent == cwd or parent in cwd.parents or not parent.is_dir() or any(parent.iterdir()):
                 break
             parent.rmdir()
             removed.append(parent)
         return removed
-    if not path.is_dir() or path.is_symlink():
-        return []
     for entry in sorted(path.iterdir()):
-        if entry.name not in before.names:
+        if entry.name not in before.names and any(fnmatch.fnmatch(entry.name, own) for own in OWN_NAMES):
             _remove(entry)
             removed.append(entry)
     return removed
