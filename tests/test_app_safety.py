@@ -247,8 +247,8 @@ def _rows(sweep: Path) -> list[dict[str, str]]:
 
 
 def test_sweep_with_a_bad_job_runs_the_others_and_writes_the_summary(tmp_path):
-    """The issue's command (1 epoch instead of 2): `lr-train -m data=digits model=mlp trainer.max_epochs=2 'schedule.max_lr=0.1,abc,0.05'`."""
-    proc = lr_train(["-m", *DIGITS, "trainer.max_epochs=1", "schedule.max_lr=0.1,abc,0.05", "hydra.sweep.dir=sweep", *FAST],
+    """The issue's command: `lr-train -m data=digits model=mlp trainer.max_epochs=2 'schedule.max_lr=0.1,abc,0.05'`."""
+    proc = lr_train(["-m", *DIGITS, "trainer.max_epochs=2", "schedule.max_lr=0.1,abc,0.05", "hydra.sweep.dir=sweep", *FAST],
                     tmp_path)
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "1 of 3 jobs failed" in proc.stderr
@@ -258,7 +258,7 @@ def test_sweep_with_a_bad_job_runs_the_others_and_writes_the_summary(tmp_path):
     for job in "02":
         result = json.loads((tmp_path / "sweep" / job / "result.json").read_text())
         assert result["status"] == "ok" and float(rows[job]["test/acc"]) == pytest.approx(result["metrics"]["test/acc"])
-        assert result["metrics"]["test/acc"] > 0.3  # chance is 0.1
+        assert result["metrics"]["test/acc"] > 0.5
     assert "failed" in (tmp_path / "sweep" / "summary.md").read_text()
 
 
