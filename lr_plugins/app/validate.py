@@ -263,6 +263,10 @@ def _check_paths(cfg: DictConfig) -> None:
 
 
 # ---------------------------------------------------------------------- building
+def _is_finder(key: str) -> bool:
+    return key.rsplit(".", 1)[-1] == "lr_finder"  # lr_finder, or callbacks.lr_finder
+
+
 def _build_callbacks(cfg: DictConfig) -> Any:
     """Build every callback node once (their own argument checks run); return the schedule."""
     from lr_plugins.app.train import _build
@@ -271,12 +275,12 @@ def _build_callbacks(cfg: DictConfig) -> Any:
     for key, node in _node_items(cfg):
         if key == "logger":
             continue
-        if key == "lr_finder" and "exit" in node:
+        if _is_finder(key) and "exit" in node:  # the app's own key, popped before the finder is built
             if not isinstance(node.exit, bool):
-                _refuse("lr_finder.exit", node.exit, "true or false")
+                _refuse(f"{key}.exit", node.exit, "true or false")
             node = OmegaConf.create({k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k != "exit"})
         built = _build(node, key)
-        if key == "schedule":
+        if hasattr(built, "check_total"):  # a schedule callback, wherever the config puts it
             schedule = built
     return schedule
 
@@ -294,8 +298,8 @@ def _build_model(cfg: DictConfig) -> None:
 
 
 def _finder_exits(cfg: DictConfig) -> bool:
-    finder = cfg.get("lr_finder")
-    return isinstance(finder, DictConfig) and finder.get("exit") is True
+    """Whether an LR finder ends the fit after its range test (``exit``/``stop``): no training to plan."""
+    return any(_is_finder(key) and (node.get("exit") is True or node.get("stop") is True) for key, node in _node_items(cfg))
 
 
 def _check_length(cfg: DictConfig, schedule: Any) -> None:
