@@ -37,11 +37,15 @@ class Row:
 
 
 ROWS: list[Row] = [
-    Row("CLI bad inputs (lr-train and lr-preview, each case through both)",
+    Row("CLI bad values (lr-train and lr-preview, each case through both)",
         "exit 2, one line naming key, value and what is allowed; nothing left on disk",
         ("tests/test_app_safety.py::test_both_commands_refuse_the_same_bad_input",
-         "tests/test_train.py::test_bad_override_fails_before_training",
+         "tests/test_app_safety.py::test_lr_train_command_refuses_with_one_line_and_exit_2",
          "tests/test_train.py::test_warmup_longer_than_training_is_refused_before_training")),
+    Row("CLI bad overrides incl. unknown options and keys (lr-train subprocess)",
+        "refused before any step, nothing left on disk; unknown options/keys get Hydra's own "
+        "(multi-line) message and exit 1, the rest exit 2 with one line",
+        ("tests/test_train.py::test_bad_override_fails_before_training",)),
     Row("CLI data-loss cases (refused run into a user's, a crashed run's, the parent or the current folder)",
         "every file that existed is still there; only this run's new files removed",
         ("tests/test_app_safety.py::test_refused_run_into_a_users_folder_keeps_it",
