@@ -6,10 +6,14 @@ digits), ``trainer`` (cpu, ddp, gpu, ddp_gpu), ``logger`` (tensorboard), ``lr_fi
 ``snapshot`` (off by default), ``hparams_search`` (optuna). The primary config is the top-level
 ``conf/lr_train.yaml`` (shipped in the wheel as ``lr_plugins/app/_conf``).
 
-A run: build every object from the config (bad values fail here, before any training step),
-fit, test, print the final ``val/*`` and ``test/*`` metrics, and write ``result.json`` into the
-run folder as the very last thing: a folder without it is not a finished run. A multirun's
-:class:`lr_plugins.app.summary.SweepSummary` callback reads those files.
+A run: check the config (:func:`lr_plugins.app.validate.validate`, the same checks as
+``lr-preview``: a bad value is refused here, before any training step, with one line and exit
+status 2, and only what this invocation created is removed), build every object from it, fit,
+test, print the final ``val/*`` and ``test/*`` metrics, and write ``result.json`` into the run
+folder as the very last thing: a folder without it is not a finished run. In a multirun a job
+that fails writes ``result.json`` with ``status: failed`` instead, so the other jobs run; the
+:class:`lr_plugins.app.summary.SweepSummary` callback reads those files and exits with status 1
+if any job failed.
 
 Example:
     $ lr-train schedule=sgdr schedule.cycle_length=4 trainer.max_epochs=12
