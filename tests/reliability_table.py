@@ -56,6 +56,7 @@ ROWS: list[Row] = [
     Row("Sweeps with a bad or crashing job (basic and joblib launchers), corrupt result.json",
         "the other jobs run; summary written with the failed row and its error; exit status 1",
         ("tests/test_app_safety.py::test_sweep_with_a_bad_job_runs_the_others_and_writes_the_summary",
+         "tests/test_app_safety.py::test_sweep_whose_first_job_is_bad_runs_the_next",
          "tests/test_app_safety.py::test_sweep_job_failing_mid_fit_keeps_the_summary_of_the_others",
          "tests/test_app_safety.py::test_joblib_sweep_with_a_bad_job_keeps_the_good_ones",
          "tests/test_summary.py")),

@@ -130,9 +130,10 @@ def test_both_commands_refuse_the_same_bad_input(tmp_path, monkeypatch, capsys, 
     assert _tree(tmp_path) == before, "lr-preview left something on disk"
 
 
+@pytest.mark.slow  # ~20 s; the same cases run in-process in test_both_commands_refuse_the_same_bad_input
 @pytest.mark.parametrize("overrides, expected", [
     (["trainer=ddp", "schedule.warmup=100"], "warmup=100.0"),  # refused in the parent, before DDP spawns
-    pytest.param(["lr_finder=basin", "lr_finder.exit=maybe"], "lr_finder.exit='maybe'", marks=SLOW),
+    (["lr_finder=basin", "lr_finder.exit=maybe"], "lr_finder.exit='maybe'"),
 ])
 def test_lr_train_command_refuses_with_one_line_and_exit_2(tmp_path, overrides, expected):
     """Real subprocesses: the line is the last thing printed, nothing else (no traceback)."""
@@ -246,6 +247,18 @@ def _rows(sweep: Path) -> list[dict[str, str]]:
     return list(csv.DictReader((sweep / "summary.csv").open()))
 
 
+def test_sweep_whose_first_job_is_bad_runs_the_next(tmp_path):
+    """The small version (one epoch, constant LR): the bad job first, the good one still runs."""
+    proc = lr_train(["-m", *DIGITS, "schedule=constant", "trainer.max_epochs=1", "test=false", "schedule.max_lr=abc,0.05",
+                     "hydra.sweep.dir=sweep", *FAST], tmp_path)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    rows = {r["job"]: r for r in _rows(tmp_path / "sweep")}
+    assert (rows["0"]["status"], rows["1"]["status"]) == ("failed", "ok")
+    assert "max_lr='abc'" in rows["0"]["error"] and float(rows["1"]["val/acc"]) > 0.5
+    assert "1 of 2 jobs failed" in proc.stderr
+
+
+@pytest.mark.slow  # ~40 s: two 2-epoch trainings
 def test_sweep_with_a_bad_job_runs_the_others_and_writes_the_summary(tmp_path):
     """The issue's command: `lr-train -m data=digits model=mlp trainer.max_epochs=2 'schedule.max_lr=0.1,abc,0.05'`."""
     proc = lr_train(["-m", *DIGITS, "trainer.max_epochs=2", "schedule.max_lr=0.1,abc,0.05", "hydra.sweep.dir=sweep", *FAST],
@@ -286,6 +299,7 @@ def test_joblib_sweep_with_a_bad_job_keeps_the_good_ones(tmp_path):
 
 
 # ---------------------------------------------------------------------- the reliability table stays true
+@pytest.mark.slow  # ~20 s: a pytest collection in a subprocess
 def test_reliability_table_counts_match_the_tests():
     """docs/reliability.md states as many cases per row as the tests hold (counted by pytest)."""
     import reliability_table as rt
