@@ -234,11 +234,13 @@ def test_bad_override_fails_before_training(tmp_path, override, expected):
     assert not (tmp_path / "outputs").exists(), "empty date folders were left behind"
 
 
-def test_warmup_longer_than_training_is_refused_at_fit_start(tmp_path):
+def test_warmup_longer_than_training_is_refused_before_training(tmp_path):
     proc = lr_train(["schedule.warmup=5", "trainer.max_epochs=2", "data=digits", "model=mlp", *FAST], tmp_path)
     assert proc.returncode == 2
-    assert "warmup=5.0" in proc.stderr and "nothing was trained" in proc.stderr
-    assert not run_folders(tmp_path)
+    (line,) = [line for line in proc.stderr.splitlines() if line.startswith("lr-train:")]
+    assert "warmup=5.0" in line and "longer than training" in line and "nothing was trained" in line
+    assert "Epoch 0" not in proc.stdout + proc.stderr
+    assert not run_folders(tmp_path) and not (tmp_path / "outputs").exists()
 
 
 # ---------------------------------------------------------------------- contracts with the finder and snapshots

@@ -27,7 +27,7 @@ from omegaconf import DictConfig
 from lr_plugins._atomic import write_atomic
 from lr_plugins._figures import figure_png, new_figure
 
-__all__ = ["main", "plan", "text_plot", "compose_config"]
+__all__ = ["main", "plan", "training_steps", "text_plot", "compose_config"]
 
 
 def compose_config(overrides: list[str]) -> DictConfig:
@@ -46,8 +46,12 @@ def _world_size(trainer_cfg: DictConfig) -> int:
     return n * int(trainer_cfg.get("num_nodes", 1) or 1)
 
 
-def plan(cfg: DictConfig) -> dict[str, Any]:
-    """Steps per epoch, total steps, the schedule object and its LR (and momentum) per step."""
+def training_steps(cfg: DictConfig) -> tuple[int, float]:
+    """``(steps_per_epoch, total_steps)`` planned by ``cfg``; ``total_steps`` is ``inf`` for endless training.
+
+    Steps per epoch: ``ceil(ceil(ceil(N / world_size) / batch_size) / accumulate_grad_batches)``;
+    total: ``min(steps_per_epoch * max_epochs, max_steps)`` over the limits that are set.
+    """
     from lr_plugins.app.train import _build
 
     dm = _build(cfg.data, "data")
@@ -61,9 +65,16 @@ def plan(cfg: DictConfig) -> dict[str, Any]:
     max_steps = cfg.trainer.get("max_steps", -1)
     candidates = [s for s in (spe * max_epochs if max_epochs and max_epochs > 0 else None,
                               max_steps if max_steps and max_steps > 0 else None) if s]
-    if not candidates:
+    return spe, (int(min(candidates)) if candidates else math.inf)
+
+
+def plan(cfg: DictConfig) -> dict[str, Any]:
+    """Steps per epoch, total steps, the schedule object and its LR (and momentum) per step."""
+    from lr_plugins.app.train import _build
+
+    spe, total = training_steps(cfg)
+    if not math.isfinite(total):
         raise ValueError("lr-preview needs a finite training length: set trainer.max_epochs or trainer.max_steps.")
-    total = int(min(candidates))
     kwargs = {}
     if cfg.schedule.get("max_lr") is None and cfg.model.get("lr") is not None:
         kwargs["max_lr"] = float(cfg.model.lr)  # what lr-train uses: the optimizer's lr
@@ -161,17 +172,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="PNG path (default: lr_preview_<schedule>.png)")
     parser.add_argument("--no-terminal", action="store_true", help="do not draw in the terminal")
     args = parser.parse_args(argv)
-    from lr_plugins.app.train import ConfigError
+    from lr_plugins.app.validate import ConfigError, one_line, validate
 
     try:
         cfg = compose_config(args.overrides)
+        validate(cfg)  # the same checks as lr-train
         p = plan(cfg)
     except (ConfigError, ValueError, TypeError) as e:
-        print(f"lr-preview: {e}", file=sys.stderr)
+        print(f"lr-preview: {one_line(e)}", file=sys.stderr)
         return 2
     except Exception as e:  # noqa: BLE001 - Hydra's composition errors (unknown option or key)
         if type(e).__module__.startswith(("hydra", "omegaconf")):
-            print(f"lr-preview: {e}", file=sys.stderr)
+            print(f"lr-preview: {one_line(e)}", file=sys.stderr)
             return 2
         raise
     name = type(p["schedule"]).__name__

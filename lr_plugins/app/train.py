@@ -6,10 +6,14 @@ digits), ``trainer`` (cpu, ddp, gpu, ddp_gpu), ``logger`` (tensorboard), ``lr_fi
 ``snapshot`` (off by default), ``hparams_search`` (optuna). The primary config is the top-level
 ``conf/lr_train.yaml`` (shipped in the wheel as ``lr_plugins/app/_conf``).
 
-A run: build every object from the config (bad values fail here, before any training step),
-fit, test, print the final ``val/*`` and ``test/*`` metrics, and write ``result.json`` into the
-run folder as the very last thing: a folder without it is not a finished run. A multirun's
-:class:`lr_plugins.app.summary.SweepSummary` callback reads those files.
+A run: check the config (:func:`lr_plugins.app.validate.validate`, the same checks as
+``lr-preview``: a bad value is refused here, before any training step, with one line and exit
+status 2, and only what this invocation created is removed), build every object from it, fit,
+test, print the final ``val/*`` and ``test/*`` metrics, and write ``result.json`` into the run
+folder as the very last thing: a folder without it is not a finished run. In a multirun a job
+that fails writes ``result.json`` with ``status: failed`` instead, so the other jobs run; the
+:class:`lr_plugins.app.summary.SweepSummary` callback reads those files and exits with status 1
+if any job failed.
 
 Example:
     $ lr-train schedule=sgdr schedule.unit=epoch schedule.cycle_length=4 trainer.max_epochs=12
@@ -20,9 +24,9 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import math
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -32,10 +36,12 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from lr_plugins._atomic import write_json
+from lr_plugins.app.run_guard import remove_created
+from lr_plugins.app.summary import RESULT_FILE
+from lr_plugins.app.validate import ConfigError, one_line, validate
 
 __all__ = ["main", "train", "config_dir", "ConfigError", "RESULT_FILE"]
 
-RESULT_FILE = "result.json"
 _HISTORY_FILE = "history.json"
 
 
@@ -47,10 +53,6 @@ def config_dir() -> str:
         if (candidate / "lr_train.yaml").is_file():
             return str(candidate)
     raise FileNotFoundError(f"lr_train.yaml not found in {' or '.join(map(str, candidates))}")
-
-
-class ConfigError(Exception):
-    """A config value that cannot be used; raised before any training step."""
 
 
 # ---------------------------------------------------------------------- building from the config
@@ -78,7 +80,7 @@ def _build(node: Any, key: str, **kwargs: Any) -> Any:
         target = node.get("_target_") if isinstance(node, DictConfig) else None
         if "unexpected keyword argument" in str(cause) and target:
             try:
-                msg += f"\n  allowed keys of {key} ({target}): {', '.join(_allowed_keys(get_object(target)))}"
+                msg += f"; allowed keys of {key} ({target}): {', '.join(_allowed_keys(get_object(target)))}"
             except Exception:  # noqa: BLE001
                 pass
         raise ConfigError(msg) from e
@@ -92,15 +94,9 @@ def _fill_in_features(model_cfg: DictConfig, dm: Any) -> None:
 
 
 def _check_trainer_keys(kwargs: dict[str, Any]) -> None:
-    import lightning.pytorch as L
+    from lr_plugins.app.validate import check_trainer
 
-    allowed = set(_allowed_keys(L.Trainer)) - {"callbacks", "logger"}
-    unknown = sorted(set(kwargs) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"trainer: unknown key(s) {', '.join('trainer.' + k for k in unknown)}; allowed keys are the "
-            f"arguments of lightning.pytorch.Trainer: {', '.join(sorted(allowed))}"
-        )
+    check_trainer(kwargs)
 
 
 def _metrics(source: Any, prefixes: tuple[str, ...] = ("val/", "test/")) -> dict[str, float]:
@@ -109,19 +105,6 @@ def _metrics(source: Any, prefixes: tuple[str, ...] = ("val/", "test/")) -> dict
         if k.startswith(prefixes):
             out[k] = float(v)
     return out
-
-
-def _remove_unfinished(run_dir: Path) -> None:
-    """Delete a run folder that holds nothing but what Hydra and a failed start wrote, and the
-    date folders above it (``outputs/<date>/``, ``outputs/``) that it leaves empty."""
-    cwd = Path.cwd().resolve()
-    run_dir = run_dir.resolve()
-    if run_dir.is_dir() and not (run_dir / RESULT_FILE).exists() and run_dir != cwd:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        for parent in list(run_dir.parents)[:2]:
-            if parent == cwd or cwd not in parent.parents or any(parent.iterdir()):
-                break
-            parent.rmdir()
 
 
 # ---------------------------------------------------------------------- the app
@@ -234,24 +217,62 @@ def _print_report(out: dict[str, Any]) -> None:
         print(f"TensorBoard: tensorboard --logdir {out['log_dir']}")
 
 
-@hydra.main(config_path=config_dir(), config_name="lr_train", version_base="1.3")
-def main(cfg: DictConfig) -> float | None:
-    """The ``lr-train`` entry point; returns ``cfg.optimized_metric`` for sweepers (Optuna)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        out = train(cfg, run_dir)
-    except ConfigError as e:
-        print(f"lr-train: invalid config, nothing was trained.\n  {e}", file=sys.stderr)
-        _remove_unfinished(run_dir)
-        raise SystemExit(2) from None
+def _finish(cfg: DictConfig, run_dir: Path, out: dict[str, Any]) -> float | None:
     _print_report(out)
-    write_json(run_dir / RESULT_FILE, {"overrides": _overrides(), **out})  # last: marks the run finished
+    write_json(run_dir / RESULT_FILE, {"overrides": _overrides(), "status": "ok", **out})  # last: marks the run finished
     if "suggestion" in out:  # lr_finder.stop=true: nothing was trained, nothing to optimise
         return None
     key = OmegaConf.select(cfg, "optimized_metric", default=None)
     return out["metrics"].get(key) if key else None
+
+
+def _sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
+    """One job of a multirun. Its failure is recorded, not raised, so that the other jobs run.
+
+    A refused config or an exception during training writes ``result.json`` with
+    ``status: failed`` and the error line; :class:`~lr_plugins.app.summary.SweepSummary` lists it
+    and makes the sweep exit non-zero. A sweeper that optimises (``optimized_metric``) gets NaN,
+    which Optuna records as a failed trial.
+    """
+    try:
+        validate(cfg)
+        out = train(cfg, run_dir)
+    except Exception as e:  # noqa: BLE001 - recorded in result.json and in the job's log
+        if isinstance(e, ConfigError):
+            error = f"invalid config, nothing was trained: {one_line(e)}"
+        else:
+            error = f"{type(e).__name__}: {one_line(e)}"
+            logging.getLogger(__name__).exception("job %s failed", run_dir.name)
+        print(f"lr-train: job {run_dir.name} failed: {error}", file=sys.stderr)
+        write_json(run_dir / RESULT_FILE, {"overrides": _overrides(), "status": "failed", "error": error,
+                                           "metrics": {}, "run_dir": str(run_dir)})
+        return math.nan if OmegaConf.select(cfg, "optimized_metric", default=None) else None
+    return _finish(cfg, run_dir, out)
+
+
+@hydra.main(config_path=config_dir(), config_name="lr_train", version_base="1.3")
+def main(cfg: DictConfig) -> float | None:
+    """The ``lr-train`` entry point; returns ``cfg.optimized_metric`` for sweepers (Optuna).
+
+    A single run refused by :func:`~lr_plugins.app.validate.validate` (or at fit start) prints one
+    line, removes only what this invocation created (:mod:`lr_plugins.app.run_guard`) and exits
+    with status 2. In a multirun every job's failure is recorded instead (:func:`_sweep_job`).
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        return _sweep_job(cfg, run_dir)
+    try:
+        validate(cfg)
+        out = train(cfg, run_dir)
+    except ConfigError as e:
+        print(f"lr-train: invalid config, nothing was trained: {one_line(e)}", file=sys.stderr)
+        remove_created(run_dir)
+        raise SystemExit(2) from None
+    return _finish(cfg, run_dir, out)
 
 
 if __name__ == "__main__":
