@@ -46,13 +46,13 @@ BAD_CLI = [
     pytest.param(["trainer.strategy=bogus"], ["trainer.strategy='bogus'", "ddp_spawn"], marks=SLOW),
     (["+trainer.max_epoch=3"], ["trainer.max_epoch", "max_epochs"]),
     (["test=maybe"], ["test='maybe'", "true or false"]),
-    (["lr_finder=basin", "lr_finder.exit=maybe"], ["lr_finder.exit='maybe'", "true or false"]),
-    (["lr_finder=basin", "lr_finder.exit=true", "+lr_finder.bogus=1"], ["lr_finder", "bogus", "allowed keys"]),
+    (["lr_finder=steepest", "lr_finder.stop=maybe"], ["stop='maybe'", "True or False"]),
+    (["lr_finder=steepest", "lr_finder.stop=true", "+lr_finder.bogus=1"], ["lr_finder", "bogus", "allowed keys"]),
     (["logger.save_dir={file}/tb"], ["logger.save_dir=", "is a file", "can be created and written"]),
     (["snapshot=ensemble", "schedule=sgdr", "snapshot.dirpath={file}/snaps"], ["snapshot.dirpath=", "is a file"]),
-    (["lr_finder=basin", "lr_finder.output_dir={file}/finder"], ["lr_finder.output_dir=", "is a file"]),
+    (["lr_finder=steepest", "lr_finder.output_dir={file}/finder"], ["lr_finder.output_dir=", "is a file"]),
     pytest.param(["+trainer.default_root_dir={file}"], ["trainer.default_root_dir=", "not a folder"], marks=SLOW),
-    (["trainer=ddp", "schedule.warmup=100"], ["warmup=100", "longer than training"]),
+    (["trainer=ddp", "schedule.unit=epoch", "schedule.warmup=100"], ["warmup=100", "longer than training"]),
     pytest.param(["schedule.warmup=30", "trainer.max_epochs=20"], ["warmup=30", "longer than training"], marks=SLOW),
     pytest.param(["schedule.max_lr=abc"], ["max_lr='abc'", "finite number"], marks=SLOW),
     pytest.param(["schedule.warmup=-1"], ["warmup=-1", "[0.0, inf]"], marks=SLOW),
@@ -132,8 +132,8 @@ def test_both_commands_refuse_the_same_bad_input(tmp_path, monkeypatch, capsys, 
 
 @pytest.mark.slow  # ~20 s; the same cases run in-process in test_both_commands_refuse_the_same_bad_input
 @pytest.mark.parametrize("overrides, expected", [
-    (["trainer=ddp", "schedule.warmup=100"], "warmup=100.0"),  # refused in the parent, before DDP spawns
-    (["lr_finder=basin", "lr_finder.exit=maybe"], "lr_finder.exit='maybe'"),
+    (["trainer=ddp", "schedule.unit=epoch", "schedule.warmup=100"], "warmup=100.0"),  # refused in the parent, before DDP spawns
+    (["lr_finder=steepest", "lr_finder.stop=maybe"], "stop='maybe'"),
 ])
 def test_lr_train_command_refuses_with_one_line_and_exit_2(tmp_path, overrides, expected):
     """Real subprocesses: the line is the last thing printed, nothing else (no traceback)."""
@@ -147,12 +147,12 @@ def test_lr_train_command_refuses_with_one_line_and_exit_2(tmp_path, overrides, 
 
 
 def test_good_configs_pass_validation():
-    """The checks refuse nothing that trains: every shipped option, DDP, GPU-free presets, finder exit."""
+    """The checks refuse nothing that trains: every shipped option, DDP, GPU-free presets, a finder that stops the fit."""
     from lr_plugins.app.validate import validate
 
     good = [["trainer=ddp", "trainer.limit_train_batches=0.5", "trainer.gradient_clip_val=1"],
-            ["trainer.max_epochs=-1", "schedule=sgdr", "snapshot=ensemble", "trainer.devices=auto", "+trainer.default_root_dir=x"],
-            ["trainer.max_epochs=null", "trainer.max_steps=50", "lr_finder=basin", "lr_finder.exit=true", "test=false"],
+            ["trainer.max_epochs=-1", "schedule=sgdr", "schedule.unit=epoch", "schedule.cycle_length=2", "snapshot=ensemble", "trainer.devices=auto", "+trainer.default_root_dir=x"],
+            ["trainer.max_epochs=null", "trainer.max_steps=50", "lr_finder=steepest", "lr_finder.stop=true", "test=false"],
             ["trainer.deterministic=warn", "trainer.precision=bf16-mixed", "seed=4294967295", "trainer.devices=1"]]
     for overrides in good:
         validate(preview.compose_config([*DIGITS, *overrides]))

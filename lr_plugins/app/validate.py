@@ -13,7 +13,7 @@ else, so ``lr-preview`` refuses exactly what ``lr-train`` refuses. It checks:
   ``lr_finder.output_dir``, ``trainer.default_root_dir``): it can be created and written (a
   probe file is written into its nearest existing folder and removed; nothing is created);
 * every callback node (``schedule``, ``snapshot``, ``lr_finder``, ``callbacks.*``), the data
-  module and the model are built once, so the classes' own checks run (``lr_finder.exit`` must
+  module and the model are built once, so the classes' own checks run (``lr_finder.stop`` must
   be a boolean);
 * the schedule fits the planned training (e.g. a warmup longer than training), with the steps
   per epoch counted as ``lr-preview`` counts them, in the parent process, before DDP spawns.
@@ -275,10 +275,6 @@ def _build_callbacks(cfg: DictConfig) -> Any:
     for key, node in _node_items(cfg):
         if key == "logger":
             continue
-        if _is_finder(key) and "exit" in node:  # the app's own key, popped before the finder is built
-            if not isinstance(node.exit, bool):
-                _refuse(f"{key}.exit", node.exit, "true or false")
-            node = OmegaConf.create({k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k != "exit"})
         built = _build(node, key)
         if hasattr(built, "check_total"):  # a schedule callback, wherever the config puts it
             schedule = built
@@ -298,8 +294,8 @@ def _build_model(cfg: DictConfig) -> None:
 
 
 def _finder_exits(cfg: DictConfig) -> bool:
-    """Whether an LR finder ends the fit after its range test (``exit``/``stop``): no training to plan."""
-    return any(_is_finder(key) and (node.get("exit") is True or node.get("stop") is True) for key, node in _node_items(cfg))
+    """Whether an LR finder ends the fit after its range test (``stop: true``): no training to plan."""
+    return any(_is_finder(key) and node.get("stop") is True for key, node in _node_items(cfg))
 
 
 def _check_length(cfg: DictConfig, schedule: Any) -> None:
