@@ -70,6 +70,29 @@ def test_callbacks_dict_group_log_lines_and_progress(tmp_path):
     assert (run / "checkpoints" / "last.ckpt").is_file()
 
 
+def test_resolve_ckpt_path_file_folder_last(tmp_path, monkeypatch):
+    import time
+
+    from lr_plugins.app.train import ConfigError, resolve_ckpt_path
+
+    monkeypatch.chdir(tmp_path)
+    old, new, own = (tmp_path / "outputs" / d / "checkpoints" / "last.ckpt" for d in ("a", "b", "c"))
+    for i, path in enumerate((old, new, own)):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"x")
+        os.utime(path, (time.time() + i, time.time() + i))
+    assert resolve_ckpt_path(None, tmp_path / "outputs/c") is None
+    assert resolve_ckpt_path(str(old), tmp_path / "outputs/c") == str(old)
+    assert resolve_ckpt_path("outputs/a", tmp_path / "outputs/c") == str(Path("outputs/a/checkpoints/last.ckpt"))
+    # `last`: the newest under outputs/ that is not in this run's own folder (c is newer, but it is ours)
+    assert resolve_ckpt_path("last", tmp_path / "outputs/c") == str(Path("outputs/b/checkpoints/last.ckpt"))
+    with pytest.raises(ConfigError, match=r"ckpt_path='missing.ckpt' is not allowed: no such file or folder"):
+        resolve_ckpt_path("missing.ckpt", tmp_path / "outputs/c")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match=r"ckpt_path='empty' is not allowed: no last.ckpt under empty"):
+        resolve_ckpt_path("empty", tmp_path / "outputs/c")
+
+
 @pytest.mark.slow  # four short runs: ~2 min on 2 busy cores
 def test_ckpt_path_file_folder_and_last_resume(tmp_path):
     """`ckpt_path=<file>` resumes that checkpoint; `ckpt_path=last` continues the newest run under

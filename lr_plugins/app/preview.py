@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import sys
 from pathlib import Path
@@ -91,8 +92,14 @@ def plan(cfg: DictConfig) -> dict[str, Any]:
     kwargs: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)
     _check_trainer_keys(kwargs)
     kwargs.update(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
-    trainer = L.Trainer(**kwargs)
-    spe, total = fit_steps(trainer, model, dm)
+    quiet = logging.getLogger("lightning.pytorch")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # no "GPU available: ..." lines: nothing is trained here
+    try:
+        trainer = L.Trainer(**kwargs)
+        spe, total = fit_steps(trainer, model, dm)
+    finally:
+        quiet.setLevel(level)
     if not math.isfinite(total):
         raise ValueError("lr-preview needs a finite training length: set trainer.max_epochs or trainer.max_steps.")
     overrides = {}

@@ -137,7 +137,7 @@ def instantiate_callbacks(callbacks_cfg: DictConfig | None, checkpointing: bool 
     (``trainer.enable_checkpointing=false``) ``ModelCheckpoint`` entries are left out.
 
     Example:
-        >>> cfg = OmegaConf.create({"schedule": {"_target_": "lr_plugins.SGDR", "max_lr": 0.1},
+        >>> cfg = OmegaConf.create({"schedule": {"_target_": "lr_plugins.SGDR", "cycle_length": 2},
         ...                         "off": None})
         >>> [type(c).__name__ for c in instantiate_callbacks(cfg)]
         ['SGDR']
@@ -204,9 +204,10 @@ def resolve_ckpt_path(value: Any, run_dir: Path, runs_root: str | os.PathLike = 
         found = [p for p in folder.rglob("last.ckpt") if here not in p.resolve().parents]
         if found:
             return str(max(found, key=lambda p: p.stat().st_mtime))
+    what = f"no last.ckpt under {folder}" if folder.is_dir() or text == "last" else "no such file or folder"
     raise ConfigError(
-        f"ckpt_path={text!r} is not allowed: no checkpoint file {'and no last.ckpt under ' + str(folder) if text == 'last' or folder.is_dir() else 'there'}; "
-        "give a .ckpt file, a folder holding a last.ckpt (its newest is used), or `last` (the newest under outputs/)"
+        f"ckpt_path={text!r} is not allowed: {what}; give a checkpoint file, a folder holding a last.ckpt "
+        "(its newest is used), or `last` (the newest last.ckpt under outputs/)"
     )
 
 
@@ -293,6 +294,7 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str
     callbacks = [] if finder_exit else instantiate_callbacks(
         cfg.get("callbacks"), checkpointing=cfg.trainer.get("enable_checkpointing", True) is not False)
     finder = next((c for c in callbacks if type(c).__name__ == "LRFinder"), None)
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), run_dir)
 
     # 2. Data, model, logger, Trainer.
     dm = _build(cfg.data, "data")
@@ -317,7 +319,6 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str
                 "wall_s": time.perf_counter() - start}
 
     logger = _build(cfg.logger, "logger") if cfg.get("logger") is not None else False
-    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), run_dir)
     history_path = run_dir / _HISTORY_FILE
     trainer = make_trainer(trainer_kwargs, callbacks, logger, history_path)
     fit(trainer, model, dm, ckpt_path)
