@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lr_plugins._atomic import write_json
 
@@ -178,7 +178,8 @@ def _without_app_only_keys(conf: DictConfig) -> DictConfig:
         return conf
     if getattr(target, "__name__", "") == "LRFinder" and "exit" not in _allowed_keys(target):
         conf = conf.copy()
-        del conf["exit"]
+        with open_dict(conf):
+            del conf["exit"]
     return conf
 
 
