@@ -107,21 +107,19 @@ def _shipped() -> list[tuple[str, str]]:
 @pytest.mark.parametrize(("group", "option"), _shipped(), ids=[f"{g}={o}" for g, o in _shipped()])
 def test_every_shipped_group_instantiates_in_a_foreign_app(tmp_path, group, option):
     """A foreign primary config with only the asking line; a plain `instantiate` of the group
-    gives the class its `_target_` names, configured as the yaml says. (lr_finder: fails until
-    LRFinder takes the yaml's `exit` key as a constructor argument, issue 13.1.)"""
-    import yaml
+    gives the class its `_target_` names, configured as the composed option says. (lr_finder:
+    fails until LRFinder takes the yaml's app-only `exit` key as a constructor argument, 13.1.)"""
     from hydra import compose, initialize_config_dir
     from hydra.utils import get_class, instantiate
+    from omegaconf import OmegaConf
 
     (tmp_path / "config.yaml").write_text("hydra:\n  searchpath: [pkg://lr_plugins.conf]\n")
     with initialize_config_dir(config_dir=str(tmp_path), version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"+{group}={option}"])
     obj = instantiate(cfg[group])
-    import lr_plugins
-
-    shipped = yaml.safe_load((Path(lr_plugins.__file__).parent / "conf" / group / f"{option}.yaml").read_text())
-    assert type(obj) is get_class(shipped.pop("_target_"))
-    for key, value in shipped.items():
+    composed = OmegaConf.to_container(cfg[group], resolve=True)
+    assert type(obj) is get_class(composed.pop("_target_"))
+    for key, value in composed.items():
         if hasattr(obj, key) and not callable(getattr(obj, key)) and isinstance(value, (int, float, str, bool)):
             assert getattr(obj, key) == value, f"{group}={option}: {key}"
 

@@ -346,7 +346,8 @@ def app(tmp_path_factory) -> Path:
 
 
 def run(app: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONWARNINGS="ignore", PYTHONPATH=str(app))
+    path = os.pathsep.join(p for p in (str(app), os.environ.get("PYTHONPATH", "")) if p)
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONWARNINGS="ignore", PYTHONPATH=path)
     cmd = [sys.executable, "src/train.py", *args]
     return subprocess.run(cmd, cwd=app, env=env, capture_output=True, text=True, timeout=600)
 
