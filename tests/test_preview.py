@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lr_plugins.app.preview import compose_config, main, plan, text_plot
+from lr_plugins.app.preview import compose_config, main, plan, text_plot, training_steps
 
 
 def test_plan_sgdr_50_epochs_matches_the_formula():
@@ -52,6 +52,7 @@ def test_plan_reads_the_trainer_like_the_callback(overrides, spe, total):
     cfg = compose_config([*DIGITS, "schedule=constant", *overrides])
     p = plan(cfg)
     assert (p["steps_per_epoch"], p["total_steps"]) == (spe, total)
+    assert training_steps(cfg) == (spe, total)  # what validation checks training lengths against
 
     class Probe(L.Callback):  # what the schedule callback sees at fit start of a real fit
         def on_fit_start(self, trainer, pl_module):

@@ -32,7 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 from lr_plugins._atomic import write_atomic
 from lr_plugins._figures import figure_png, new_figure
 
-__all__ = ["main", "plan", "fit_steps", "text_plot", "compose_config"]
+__all__ = ["main", "plan", "training_steps", "fit_steps", "text_plot", "compose_config"]
 
 
 def compose_config(overrides: list[str]) -> DictConfig:
@@ -73,14 +73,8 @@ def _optimizer_lr(trainer: Any, model: Any) -> float | None:
     return float(optimizers[0].param_groups[0]["lr"]) if optimizers else None
 
 
-def plan(cfg: DictConfig) -> dict[str, Any]:
-    """Steps per epoch, total steps, the schedule object and its LR (and momentum) per step.
-
-    Example:
-        >>> p = plan(compose_config(["data=digits", "model=mlp", "+trainer.limit_train_batches=10"]))  # doctest: +SKIP
-        >>> p["steps_per_epoch"], p["total_steps"]  # doctest: +SKIP
-        (10.0, 200.0)
-    """
+def _planned_fit(cfg: DictConfig) -> tuple[Any, Any, float, float]:
+    """The run's Trainer and model (built as lr-train builds them, nothing run), steps per epoch, total steps."""
     import lightning.pytorch as L
 
     from lr_plugins.app.train import _build, _check_trainer_keys, _fill_in_features
@@ -100,6 +94,28 @@ def plan(cfg: DictConfig) -> dict[str, Any]:
         spe, total = fit_steps(trainer, model, dm)
     finally:
         quiet.setLevel(level)
+    return trainer, model, spe, total
+
+
+def training_steps(cfg: DictConfig) -> tuple[int, float]:
+    """``(steps_per_epoch, total_steps)`` that ``lr-train`` with ``cfg`` will take; ``total_steps``
+    is ``inf`` for endless training. Read from the run's own Trainer, as the schedule callback
+    reads them at fit start (see :func:`fit_steps`)."""
+    _, _, spe, total = _planned_fit(cfg)
+    return (int(spe) if math.isfinite(spe) else 1), total
+
+
+def plan(cfg: DictConfig) -> dict[str, Any]:
+    """Steps per epoch, total steps, the schedule object and its LR (and momentum) per step.
+
+    Example:
+        >>> p = plan(compose_config(["data=digits", "model=mlp", "+trainer.limit_train_batches=10"]))  # doctest: +SKIP
+        >>> p["steps_per_epoch"], p["total_steps"]  # doctest: +SKIP
+        (10, 200)
+    """
+    from lr_plugins.app.train import _build
+
+    trainer, model, spe, total = _planned_fit(cfg)
     if not math.isfinite(total):
         raise ValueError("lr-preview needs a finite training length: set trainer.max_epochs or trainer.max_steps.")
     overrides = {}
