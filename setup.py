@@ -11,7 +11,7 @@ from pathlib import Path
 from setuptools import find_namespace_packages, setup
 
 APP_CONF = "lr_plugins.app._conf"
-packages = find_namespace_packages(include=["lr_plugins", "lr_plugins.*", "hydra_plugins", "hydra_plugins.*"])
+packages = find_namespace_packages(include=["lr_plugins", "lr_plugins.*"])
 packages += [APP_CONF] + [f"{APP_CONF}.{p}" for p in find_namespace_packages(where="conf")]
 packages = [p for p in packages if "__pycache__" not in p]
 

@@ -6,11 +6,12 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from lr_plugins.app.preview import compose_config, main, plan, text_plot
+from lr_plugins.app.preview import compose_config, main, plan, text_plot, training_steps
 
 
 def test_plan_sgdr_50_epochs_matches_the_formula():
@@ -28,6 +29,65 @@ def test_plan_follows_data_ddp_and_accumulation():
     spe = math.ceil(math.ceil(math.ceil(1213 / 2) / 32) / 2)  # per process, then per optimizer step
     assert p["steps_per_epoch"] == spe and p["total_steps"] == 3 * spe
     assert p["momentum"] is not None and p["momentum"].max() == pytest.approx(0.95)
+
+
+DIGITS = ["data=digits", "model=mlp", "model.net.hidden=16"]  # 1213 training images: 19 batches of 64
+
+
+@pytest.mark.parametrize(("overrides", "spe", "total"), [
+    (["+trainer.limit_train_batches=10"], 10, 200),            # issue 13.8: planned 19 x 20 = 380 before
+    (["+trainer.limit_train_batches=10", "trainer.accumulate_grad_batches=3"], 4, 80),
+    (["trainer.max_steps=7"], 19, 7),
+    (["+trainer.fast_dev_run=true"], 1, 1),
+    (["+trainer.limit_train_batches=0.5"], 9, 180),             # a fraction of the batches: int(19 * 0.5)
+])
+def test_plan_reads_the_trainer_like_the_callback(overrides, spe, total):
+    """The steps come from the Trainer (limit_train_batches, max_steps, fast_dev_run, accumulation),
+    checked against lr_plugins.callback.steps_per_epoch/total_steps on the same real Trainer."""
+    import lightning.pytorch as L
+
+    from lr_plugins.app.train import _build
+    from lr_plugins.callback import steps_per_epoch, total_steps
+
+    cfg = compose_config([*DIGITS, "schedule=constant", *overrides])
+    p = plan(cfg)
+    assert (p["steps_per_epoch"], p["total_steps"]) == (spe, total)
+    assert training_steps(cfg) == (spe, total)  # what validation checks training lengths against
+
+    class Probe(L.Callback):  # what the schedule callback sees at fit start of a real fit
+        def on_fit_start(self, trainer, pl_module):
+            self.seen = (steps_per_epoch(trainer), total_steps(trainer))
+            raise KeyboardInterrupt  # stop before the first step (Lightning ends the fit gracefully)
+
+    probe = Probe()
+    kwargs = {**cfg.trainer, "logger": False, "enable_checkpointing": False, "enable_progress_bar": False}
+    trainer = L.Trainer(**kwargs, callbacks=[probe])
+    model_cfg = cfg.model.copy()
+    model_cfg.net.in_features = 64
+    try:
+        trainer.fit(_build(model_cfg, "model"), datamodule=_build(cfg.data, "data"))
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    assert probe.seen == (spe, total)
+
+
+PRESETS = sorted(p.stem for p in (Path(__import__("lr_plugins").__file__).parent / "conf" / "schedule").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_preview_equals_the_lr_of_a_real_fit(tmp_path, preset):
+    """Issue 13.8: for every preset, lr-preview's curve is the LR the optimizer had at every step of
+    a real short lr-train fit (limited batches and gradient accumulation included)."""
+    from lr_plugins.app.train import train
+
+    cfg = compose_config([*DIGITS, f"schedule={preset}", "trainer.max_epochs=3", "+trainer.limit_train_batches=5",
+                          "trainer.accumulate_grad_batches=2", "trainer.limit_val_batches=1", "~logger", "test=false",
+                          "trainer.enable_progress_bar=false", "trainer.enable_checkpointing=false"])
+    p = plan(cfg)
+    assert (p["steps_per_epoch"], p["total_steps"]) == (3, 9)  # ceil(5 / 2) per epoch
+    trained = train(cfg, tmp_path)["history"]
+    assert trained["step"] == list(range(9))
+    np.testing.assert_allclose(p["lr"], trained["lr"], rtol=1e-9, atol=1e-15)
 
 
 def test_lr_preview_command_writes_png_and_terminal_plot(tmp_path):

@@ -111,14 +111,6 @@ def test_mlp_takes_its_input_size_from_the_data(tmp_path):
     assert out["history"]["step"] == [0, 1]
 
 
-def test_search_path_plugin_is_discovered():
-    from hydra.core.plugins import Plugins
-    from hydra.plugins.search_path_plugin import SearchPathPlugin
-
-    names = [p.__name__ for p in Plugins.instance().discover(SearchPathPlugin)]
-    assert "LRPluginsSearchPathPlugin" in names
-
-
 def test_snapshot_group_instantiates_the_callback():
     cfg = _compose(["snapshot=ensemble"])
     assert type(instantiate(cfg.snapshot)).__name__ == "SnapshotEnsemble"

@@ -1,10 +1,14 @@
 """``lr-preview``: draw the planned LR (and momentum) curve of an ``lr-train`` config, no training.
 
-It composes the same config as ``lr-train`` (same groups and overrides), takes the optimizer
-steps per epoch from the configured data (``ceil(ceil(N / world_size) / batch_size /
-accumulate_grad_batches)``; ``world_size = devices * num_nodes``) and the length of training
-from ``trainer.max_epochs`` / ``trainer.max_steps``, then evaluates the schedule's closed form
-(``Curve.preview``) for every step. It writes a PNG and draws the curve in the terminal
+It composes the same config as ``lr-train`` (same groups and overrides), builds the same data,
+model and Trainer, and takes the optimizer steps per epoch and the length of training from the
+place the schedule callback reads them at fit start: :func:`lr_plugins.callback.steps_per_epoch`
+(``ceil(num_training_batches / accumulate_grad_batches)``) and
+:func:`lr_plugins.callback.total_steps` (``trainer.estimated_stepping_batches``), so
+``limit_train_batches``, ``max_steps``, ``fast_dev_run``, accumulation and the devices' data
+split count exactly as in training. The peak is the optimizer's LR from the model's own
+``configure_optimizers`` when ``schedule.max_lr`` is null. It then evaluates the schedule's
+closed form (``Curve.preview``) for every step. It writes a PNG and draws the curve in the terminal
 (with ``plotext`` when installed: ``pip install "lr-plugins[terminal]"``, else a text plot).
 No run folder is created.
 
@@ -16,18 +20,19 @@ Example:
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from lr_plugins._atomic import write_atomic
 from lr_plugins._figures import figure_png, new_figure
 
-__all__ = ["main", "plan", "training_steps", "text_plot", "compose_config"]
+__all__ = ["main", "plan", "training_steps", "fit_steps", "text_plot", "compose_config"]
 
 
 def compose_config(overrides: list[str]) -> DictConfig:
@@ -40,51 +45,92 @@ def compose_config(overrides: list[str]) -> DictConfig:
         return compose(config_name="lr_train", overrides=overrides)
 
 
-def _world_size(trainer_cfg: DictConfig) -> int:
-    devices = trainer_cfg.get("devices", 1)
-    n = devices if isinstance(devices, int) and devices > 0 else len(devices) if isinstance(devices, (list, tuple)) else 1
-    return n * int(trainer_cfg.get("num_nodes", 1) or 1)
+def fit_steps(trainer: Any, model: Any, datamodule: Any) -> tuple[float, float]:
+    """``(steps_per_epoch, total_steps)`` of ``trainer.fit(model, datamodule=datamodule)``, without fitting.
+
+    The model and data are attached the way ``Trainer.fit`` attaches them (nothing runs, no
+    process is started), then the callback's own :func:`~lr_plugins.callback.steps_per_epoch`
+    and :func:`~lr_plugins.callback.total_steps` read the Trainer.
+    """
+    from lightning.pytorch.trainer.states import TrainerFn
+
+    from lr_plugins.callback import steps_per_epoch, total_steps
+
+    trainer.strategy.connect(model)
+    trainer.state.fn = TrainerFn.FITTING
+    trainer.training = True
+    trainer._data_connector.attach_data(model, datamodule=datamodule)
+    datamodule.setup("fit")  # as Trainer._run's setup hook does
+    return steps_per_epoch(trainer), total_steps(trainer)
+
+
+def _optimizer_lr(trainer: Any, model: Any) -> float | None:
+    """The first param group's LR of the model's first optimizer (what the callback calls the peak)."""
+    from lightning.pytorch.core.optimizer import _init_optimizers_and_lr_schedulers
+
+    model.trainer = trainer
+    optimizers, _ = _init_optimizers_and_lr_schedulers(model)
+    return float(optimizers[0].param_groups[0]["lr"]) if optimizers else None
+
+
+def _planned_fit(cfg: DictConfig) -> tuple[Any, Any, float, float]:
+    """The run's Trainer and model (built as lr-train builds them, nothing run), steps per epoch, total steps."""
+    import lightning.pytorch as L
+
+    from lr_plugins.app.train import _build, _check_trainer_keys, _fill_in_features
+
+    dm = _build(cfg.data, "data")
+    model_cfg = cfg.model.copy()
+    _fill_in_features(model_cfg, dm)
+    model = _build(model_cfg, "model")
+    kwargs: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)
+    _check_trainer_keys(kwargs)
+    kwargs.update(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    quiet = logging.getLogger("lightning.pytorch")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # no "GPU available: ..." lines: nothing is trained here
+    try:
+        trainer = L.Trainer(**kwargs)
+        spe, total = fit_steps(trainer, model, dm)
+    finally:
+        quiet.setLevel(level)
+    return trainer, model, spe, total
 
 
 def training_steps(cfg: DictConfig) -> tuple[int, float]:
-    """``(steps_per_epoch, total_steps)`` planned by ``cfg``; ``total_steps`` is ``inf`` for endless training.
-
-    Steps per epoch: ``ceil(ceil(ceil(N / world_size) / batch_size) / accumulate_grad_batches)``;
-    total: ``min(steps_per_epoch * max_epochs, max_steps)`` over the limits that are set.
-    """
-    from lr_plugins.app.train import _build
-
-    dm = _build(cfg.data, "data")
-    dm.setup("fit")
-    n_train = len(dm.train_dataloader().dataset)
-    world = _world_size(cfg.trainer)
-    accumulate = int(cfg.trainer.get("accumulate_grad_batches", 1) or 1)
-    batches = math.ceil(math.ceil(n_train / world) / dm.batch_size)
-    spe = math.ceil(batches / accumulate)
-    max_epochs = cfg.trainer.get("max_epochs")
-    max_steps = cfg.trainer.get("max_steps", -1)
-    candidates = [s for s in (spe * max_epochs if max_epochs and max_epochs > 0 else None,
-                              max_steps if max_steps and max_steps > 0 else None) if s]
-    return spe, (int(min(candidates)) if candidates else math.inf)
+    """``(steps_per_epoch, total_steps)`` that ``lr-train`` with ``cfg`` will take; ``total_steps``
+    is ``inf`` for endless training. Read from the run's own Trainer, as the schedule callback
+    reads them at fit start (see :func:`fit_steps`)."""
+    _, _, spe, total = _planned_fit(cfg)
+    return (int(spe) if math.isfinite(spe) else 1), total
 
 
 def plan(cfg: DictConfig) -> dict[str, Any]:
-    """Steps per epoch, total steps, the schedule object and its LR (and momentum) per step."""
+    """Steps per epoch, total steps, the schedule object and its LR (and momentum) per step.
+
+    Example:
+        >>> p = plan(compose_config(["data=digits", "model=mlp", "+trainer.limit_train_batches=10"]))  # doctest: +SKIP
+        >>> p["steps_per_epoch"], p["total_steps"]  # doctest: +SKIP
+        (10, 200)
+    """
     from lr_plugins.app.train import _build
 
-    spe, total = training_steps(cfg)
+    trainer, model, spe, total = _planned_fit(cfg)
     if not math.isfinite(total):
         raise ValueError("lr-preview needs a finite training length: set trainer.max_epochs or trainer.max_steps.")
-    kwargs = {}
-    if cfg.schedule.get("max_lr") is None and cfg.model.get("lr") is not None:
-        kwargs["max_lr"] = float(cfg.model.lr)  # what lr-train uses: the optimizer's lr
-    schedule = _build(cfg.schedule, "schedule", **kwargs)
+    overrides = {}
+    if cfg.schedule.get("max_lr") is None:
+        lr = _optimizer_lr(trainer, model)
+        if lr is not None:
+            overrides["max_lr"] = lr  # what the callback uses: the optimizer's lr
+    schedule = _build(cfg.schedule, "schedule", **overrides)
+    total, spe_int = int(total), int(spe) if math.isfinite(spe) else 1
     return {
         "schedule": schedule,
-        "steps_per_epoch": spe,
+        "steps_per_epoch": spe_int,
         "total_steps": total,
-        "lr": schedule.preview(total, steps_per_epoch=spe),
-        "momentum": schedule.preview_momentum(total, steps_per_epoch=spe),
+        "lr": schedule.preview(total, steps_per_epoch=spe_int),
+        "momentum": schedule.preview_momentum(total, steps_per_epoch=spe_int),
     }
 
 
@@ -181,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError, TypeError) as e:
         print(f"lr-preview: {one_line(e)}", file=sys.stderr)
         return 2
-    except Exception as e:  # noqa: BLE001 - Hydra's composition errors (unknown option or key)
+    except Exception as e:
         if type(e).__module__.startswith(("hydra", "omegaconf")):
             print(f"lr-preview: {one_line(e)}", file=sys.stderr)
             return 2

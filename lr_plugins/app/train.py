@@ -27,6 +27,7 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -40,7 +41,8 @@ from lr_plugins.app.run_guard import remove_created
 from lr_plugins.app.summary import RESULT_FILE
 from lr_plugins.app.validate import ConfigError, one_line, validate
 
-__all__ = ["main", "train", "config_dir", "ConfigError", "RESULT_FILE"]
+__all__ = ["main", "train", "config_dir", "ConfigError", "RESULT_FILE", "instantiate_callbacks", "resolve_ckpt_path",
+           "make_trainer", "fit"]
 
 _HISTORY_FILE = "history.json"
 
@@ -74,7 +76,7 @@ def _build(node: Any, key: str, **kwargs: Any) -> Any:
 
     try:
         return instantiate(node, **kwargs)
-    except Exception as e:  # noqa: BLE001 - re-raised with the config key and the allowed keys
+    except Exception as e:
         cause = e.__cause__ or e
         msg = f"{key}: {type(cause).__name__}: {cause}"
         target = node.get("_target_") if isinstance(node, DictConfig) else None
@@ -107,6 +109,129 @@ def _metrics(source: Any, prefixes: tuple[str, ...] = ("val/", "test/")) -> dict
     return out
 
 
+# ---------------------------------------------------------------------- callbacks, Trainer, fit
+def instantiate_callbacks(callbacks_cfg: DictConfig | None, checkpointing: bool = True) -> list[Any]:
+    """Build the ``callbacks`` dict group, in order, as lightning-hydra-template's loop does.
+
+    Every entry that is a config with a ``_target_`` becomes a callback; ``null`` entries (e.g.
+    ``schedule: ${schedule}`` while ``schedule=null``) and entries without ``_target_`` are
+    skipped. A failure raises :class:`ConfigError` naming the entry (the group's own name for an
+    interpolated entry: ``schedule``, not ``callbacks.schedule``). With ``checkpointing=False``
+    (``trainer.enable_checkpointing=false``) ``ModelCheckpoint`` entries are left out.
+
+    Example:
+        >>> cfg = OmegaConf.create({"schedule": {"_target_": "lr_plugins.SGDR", "cycle_length": 2},
+        ...                         "off": None})
+        >>> [type(c).__name__ for c in instantiate_callbacks(cfg)]
+        ['SGDR']
+    """
+    if not callbacks_cfg:
+        return []
+    if not isinstance(callbacks_cfg, DictConfig):
+        raise ConfigError(f"callbacks={callbacks_cfg!r} is not allowed: it must be a dict of callback configs")
+    out = []
+    for name in callbacks_cfg:
+        node = callbacks_cfg._get_node(name)
+        key = _interpolated_key(node) or f"callbacks.{name}"
+        conf = callbacks_cfg[name]
+        if not isinstance(conf, DictConfig) or "_target_" not in conf:
+            continue
+        if not checkpointing and str(conf._target_).endswith("ModelCheckpoint"):
+            continue
+        out.append(_build(conf, key))
+    return out
+
+
+def _interpolated_key(node: Any) -> str | None:
+    """``schedule`` for an entry ``${schedule}`` or ``${oc.select:schedule,null}``, else None."""
+    raw = node._value() if node._is_interpolation() else None
+    match = re.fullmatch(r"\$\{(?:oc\.select:)?([\w.]+)(?:,[^}]*)?\}", raw.strip()) if isinstance(raw, str) else None
+    return match.group(1) if match else None
+
+
+def resolve_ckpt_path(value: Any, run_dir: Path, runs_root: str | os.PathLike = "outputs") -> str | None:
+    """The checkpoint ``ckpt_path=`` resumes from; ``None`` for a fresh start.
+
+    - a file: that checkpoint (Lightning restores weights, optimizer, loops and callbacks);
+    - a folder: the newest ``last.ckpt`` under it (a run folder, or a folder of runs);
+    - ``last``: the newest ``last.ckpt`` under ``runs_root`` (``outputs/``, where lr-train's runs
+      go), other than in this run's own folder: "continue the newest run".
+
+    Raises:
+        ConfigError: no such file, or no ``last.ckpt`` where one was asked for.
+    """
+    if value is None or value == "":
+        return None
+    text = str(value)
+    folder = Path(runs_root) if text == "last" else Path(text)
+    if text != "last" and folder.is_file():
+        return str(folder)
+    if folder.is_dir():
+        here = run_dir.resolve()
+        found = [p for p in folder.rglob("last.ckpt") if here not in p.resolve().parents]
+        if found:
+            return str(max(found, key=lambda p: p.stat().st_mtime))
+    what = f"no last.ckpt under {folder}" if folder.is_dir() or text == "last" else "no such file or folder"
+    raise ConfigError(
+        f"ckpt_path={text!r} is not allowed: {what}; give a checkpoint file, a folder holding a last.ckpt "
+        "(its newest is used), or `last` (the newest last.ckpt under outputs/)"
+    )
+
+
+def make_trainer(trainer_kwargs: dict[str, Any], callbacks: list[Any], logger: Any, history_path: Path) -> Any:
+    """The Trainer of an lr-train run: the config's callbacks plus the run's history recorder and,
+    without a terminal, one progress line per epoch instead of a progress bar."""
+    import lightning.pytorch as L
+
+    from lr_plugins.app.history import RunHistory
+    from lr_plugins.app.progress import EpochLines
+    from lr_plugins.distributed import with_clean_exit
+
+    log_once()
+    kwargs = dict(trainer_kwargs)
+    extra: list[Any] = [RunHistory(history_path)]
+    if kwargs.get("enable_progress_bar", True) and not sys.stdout.isatty():
+        kwargs["enable_progress_bar"] = False
+        extra.append(EpochLines())
+    callbacks = with_clean_exit([*callbacks, *extra], kwargs.get("strategy"))
+    try:
+        return L.Trainer(**kwargs, callbacks=callbacks, logger=logger)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"trainer: {type(e).__name__}: {e}") from e
+
+
+def log_once() -> None:
+    """Print Lightning's INFO lines once under Hydra.
+
+    ``import lightning`` gives the ``lightning`` logger a console handler of its own (and
+    ``lightning.pytorch`` one when the root logger has none yet); under Hydra the root logger
+    already prints to the console and writes ``<run folder>/lr_train.log``, so each line came out
+    twice. With root handlers present, Lightning's own console handlers are removed and its
+    records propagate to the root: once on the console, once in the log file.
+    """
+    import logging
+
+    if not logging.getLogger().handlers:
+        return
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        lg = logging.getLogger(name)
+        for handler in list(lg.handlers):
+            if type(handler) is logging.StreamHandler:
+                lg.removeHandler(handler)
+        lg.propagate = True
+
+
+def fit(trainer: Any, model: Any, datamodule: Any, ckpt_path: str | None = None) -> None:
+    """``trainer.fit``; a refusal before the first step (e.g. warmup longer than training) is a
+    :class:`ConfigError`."""
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    except (TypeError, ValueError) as e:
+        if trainer.global_step == 0 and ckpt_path is None:
+            raise ConfigError(f"{type(e).__name__}: {e}") from e
+        raise
+
+
 # ---------------------------------------------------------------------- the app
 def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Build everything from ``cfg``, fit, test, and return ``{"metrics", "run_dir", ...}``.
@@ -115,19 +240,16 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str
         ConfigError: a config value that cannot be used (before any training step).
     """
     import lightning.pytorch as L
+    from lightning.pytorch.utilities.model_helpers import is_overridden
 
     start = time.perf_counter()
     run_dir = Path(run_dir if run_dir is not None else os.getcwd())
     run_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
-    # 1. Callbacks from the config: schedule, snapshot, LR finder (cheap; validate their values).
-    callbacks: list[Any] = []
-    if cfg.get("schedule") is not None:
-        callbacks.append(_build(cfg.schedule, "schedule"))
-    if cfg.get("snapshot") is not None:
-        callbacks.append(_build(cfg.snapshot, "snapshot"))
-    finder_cfg, finder_exit, finder = None, False, None
+    # 1. Callbacks from the `callbacks` dict group (cheap; validate their values). lr_finder.stop=true
+    # (print the pick and train nothing) is the one case that builds no training Trainer.
+    finder_cfg, finder_exit = None, False
     if cfg.get("lr_finder") is not None:
         finder_cfg = OmegaConf.to_container(cfg.lr_finder, resolve=True)
         finder_exit = finder_cfg.get("stop") is True  # LRFinder(stop=...) validates any other value
@@ -136,9 +258,10 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str
                 f"lr_finder.stop=true trains nothing, so there is no {cfg.optimized_metric!r} for the "
                 "hparams_search sweeper to optimise: drop lr_finder.stop=true or hparams_search."
             )
-        if not finder_exit:
-            finder = _build(OmegaConf.create(finder_cfg), "lr_finder")
-            callbacks.append(finder)
+    callbacks = [] if finder_exit else instantiate_callbacks(
+        cfg.get("callbacks"), checkpointing=cfg.trainer.get("enable_checkpointing", True) is not False)
+    finder = next((c for c in callbacks if type(c).__name__ == "LRFinder"), None)
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), run_dir)
 
     # 2. Data, model, logger, Trainer.
     dm = _build(cfg.data, "data")
@@ -153,7 +276,8 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str
         from lr_plugins.finder import find_lr
 
         kwargs = {k: v for k, v in finder_cfg.items() if k != "_target_"}
-        schedule = next((c for c in callbacks if hasattr(c, "set_peak")), None)  # auto resolves from it
+        # auto resolves from the schedule that would follow the test
+        schedule = _build(cfg.schedule, "schedule") if cfg.get("schedule") is not None else None
         result = find_lr(model, datamodule=dm, schedule=schedule, trainer_kwargs=trainer_kwargs, **kwargs)
         print(f"LR finder suggestion: {result.suggestion:.4g} ({result.how(digits=4)})")
         print(f"Train with it:  lr-train schedule.max_lr={result.suggestion:.4g}")
@@ -164,25 +288,13 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str
                 "wall_s": time.perf_counter() - start}
 
     logger = _build(cfg.logger, "logger") if cfg.get("logger") is not None else False
-    from lr_plugins.distributed import with_clean_exit
-    from lr_plugins.app.history import RunHistory
-
     history_path = run_dir / _HISTORY_FILE
-    callbacks = with_clean_exit([*callbacks, RunHistory(history_path)], trainer_kwargs.get("strategy"))
-    try:
-        trainer = L.Trainer(**trainer_kwargs, callbacks=callbacks, logger=logger)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"trainer: {type(e).__name__}: {e}") from e
-    try:
-        trainer.fit(model, datamodule=dm)
-    except (TypeError, ValueError) as e:
-        if trainer.global_step == 0:  # refused at fit start (e.g. warmup longer than training)
-            raise ConfigError(f"{type(e).__name__}: {e}") from e
-        raise
+    trainer = make_trainer(trainer_kwargs, callbacks, logger, history_path)
+    fit(trainer, model, dm, ckpt_path)
     metrics = _metrics(trainer.callback_metrics)
     if finder is not None and finder.result is not None:  # None in the parent process of ddp_spawn
         metrics["lr_finder/suggestion"] = float(finder.result.suggestion)  # the LR trained with: a sweep tabulates it
-    if cfg.get("test", True):
+    if cfg.get("test", True) and is_overridden("test_step", model):
         results = trainer.test(model, datamodule=dm, verbose=False)
         for r in results:
             metrics.update(_metrics(r, ("test/",)))
@@ -237,7 +349,7 @@ def _sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
     try:
         validate(cfg)
         out = train(cfg, run_dir)
-    except Exception as e:  # noqa: BLE001 - recorded in result.json and in the job's log
+    except Exception as e:
         if isinstance(e, ConfigError):
             error = f"invalid config, nothing was trained: {one_line(e)}"
         else:

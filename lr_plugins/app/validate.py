@@ -31,7 +31,6 @@ Example:
 from __future__ import annotations
 
 import inspect
-import math
 import os
 import tempfile
 import typing
@@ -99,7 +98,7 @@ def _declared(annotation: Any) -> set[type]:
 
 def _check_declared_type(key: str, value: Any, annotation: Any) -> None:
     types = _declared(annotation)
-    if object in types or value is None and type(None) in types:
+    if object in types or (value is None and type(None) in types):
         return
     if types <= {bool, type(None)}:
         if not isinstance(value, bool):
@@ -110,11 +109,11 @@ def _check_declared_type(key: str, value: Any, annotation: Any) -> None:
 
 def _check_devices(value: Any) -> None:
     allowed = "a number of devices >= 1, -1 (all), 'auto', or a list of device indices like [0, 1]"
-    if value == "auto" or _is_int(value) and (value >= 1 or value == -1):
+    if value == "auto" or (_is_int(value) and (value >= 1 or value == -1)):
         return
     if isinstance(value, str):
         parts = [p.strip() for p in value.split(",") if p.strip()]
-        if value.strip() == "-1" or parts and all(p.isdigit() for p in parts) and value.strip() != "0":
+        if value.strip() == "-1" or (parts and all(p.isdigit() for p in parts) and value.strip() != "0"):
             return
     elif OmegaConf.is_list(value) or isinstance(value, (list, tuple)):
         if len(value) and all(_is_int(v) and v >= 0 for v in value):
@@ -134,14 +133,14 @@ def _check_accelerator(value: Any) -> None:
 
     known = sorted(AcceleratorRegistry.available_accelerators())
     usable = [n for n in known if _available(AcceleratorRegistry[n]["accelerator"])]
-    if value == "auto" or value in usable or value == "gpu" and {"cuda", "mps"} & set(usable):
+    if value == "auto" or value in usable or (value == "gpu" and {"cuda", "mps"} & set(usable)):
         return
     why = "it is not available on this machine; " if value in (*known, "gpu") else ""
     _refuse("trainer.accelerator", value, f"'auto' or one available here ({', '.join(usable)})", why)
 
 
 def _check_limit(key: str, value: Any) -> None:
-    if value is None or _is_int(value) and value >= 0:
+    if value is None or (_is_int(value) and value >= 0):
         return
     if isinstance(value, float) and 0.0 <= value <= 1.0:
         return
@@ -204,7 +203,7 @@ def _check_trainer_builds(trainer: dict[str, Any]) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             L.Trainer(**trainer, logger=False, callbacks=[])
-    except Exception as e:  # noqa: BLE001 - MisconfigurationException, ValueError, TypeError, ...
+    except Exception as e:
         raise ConfigError(f"trainer: {type(e).__name__}: {one_line(e)}") from e
     finally:
         quiet.setLevel(level)
