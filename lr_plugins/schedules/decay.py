@@ -6,8 +6,10 @@ import bisect
 import math
 from collections.abc import Sequence
 
+from typing_extensions import Unpack  # typing.Unpack from Python 3.11 on
+
 from lr_plugins._validation import check_bool, check_real
-from lr_plugins.schedules.base import Curve, at_most
+from lr_plugins.schedules.base import CommonArgs, Curve, at_most
 
 __all__ = ["StepDecayCurve", "ExponentialDecayCurve", "InverseTimeDecayCurve", "ConstantCurve"]
 
@@ -43,7 +45,7 @@ class StepDecayCurve(Curve, name="StepDecay"):
         step_size: float | None = None,
         gamma: float = 0.1,
         milestones: Sequence[float] | None = None,
-        **common,
+        **common: Unpack[CommonArgs],
     ) -> None:
         self.step_size = check_real("step_size", step_size, low=0.0, low_open=True, optional=True)
         self.gamma = check_real("gamma", gamma, low=0.0, high=1.0, low_open=True)
@@ -94,7 +96,7 @@ class ExponentialDecayCurve(Curve, name="ExponentialDecay"):
 
     example_args = "max_lr=0.1, rate=0.1"
 
-    def __init__(self, *, rate: float, staircase: bool = False, **common) -> None:
+    def __init__(self, *, rate: float, staircase: bool = False, **common: Unpack[CommonArgs]) -> None:
         self.rate = check_real("rate", rate, low=0.0)
         self.staircase = check_bool("staircase", staircase)
         super().__init__(**common)
@@ -123,7 +125,7 @@ class InverseTimeDecayCurve(Curve, name="InverseTimeDecay"):
 
     example_args = "max_lr=0.1, rate=0.5"
 
-    def __init__(self, *, rate: float, staircase: bool = False, **common) -> None:
+    def __init__(self, *, rate: float, staircase: bool = False, **common: Unpack[CommonArgs]) -> None:
         self.rate = check_real("rate", rate, low=0.0)
         self.staircase = check_bool("staircase", staircase)
         super().__init__(**common)
