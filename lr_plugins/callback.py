@@ -115,8 +115,8 @@ def total_steps(trainer: pl.Trainer) -> float:
     return math.inf if total is None or total < 0 else float(total)
 
 
-class ScheduleCallback(Callback):
-    """Mixin that runs a :class:`~lr_plugins.schedules.Curve` inside a Lightning Trainer.
+class ScheduleCallback(Callback, Curve):
+    """Base of the public schedules: runs a :class:`~lr_plugins.schedules.Curve` inside a Lightning Trainer.
 
     The public schedule classes (``SGDR``, ``WarmupCosine``, ...) combine this with their curve
     (``class SGDR(ScheduleCallback, SGDRCurve)``); use them rather than this class. Its keyword
@@ -142,7 +142,7 @@ class ScheduleCallback(Callback):
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments: the curve's, then ``replace_schedulers`` and ``log_lr``."""
-        cfg = super().config()  # type: ignore[misc]
+        cfg = super().config()
         options = {k: cfg.pop(k) for k in OPTIONS if k in cfg}
         return {**cfg, **options}
 
@@ -170,8 +170,8 @@ class ScheduleCallback(Callback):
 
     # ------------------------------------------------------------------ fit start: checks
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        assert isinstance(self, Curve)
-        schedules = [type(c).__name__ for c in trainer.callbacks if isinstance(c, ScheduleCallback)]
+        callbacks = trainer.callbacks  # type: ignore[attr-defined]  # Lightning sets it outside Trainer.__init__
+        schedules = [type(c).__name__ for c in callbacks if isinstance(c, ScheduleCallback)]
         if len(schedules) > 1:
             raise ValueError(
                 f"The Trainer has {len(schedules)} LR schedule callbacks ({', '.join(schedules)}); each would "

@@ -175,8 +175,6 @@ class Curve:
     #: Whether the schedule cannot run without knowing the total number of steps
     #: (also true of every schedule with ``unit="fraction"``).
     needs_total: bool = False
-    #: Whether the schedule cycles momentum inversely to the LR.
-    cycles_momentum: bool = False
     #: Arguments of a typical instance, for generated examples (``SGDR(max_lr=0.1, ...)``).
     example_args: ClassVar[str] = "max_lr=0.1"
 
@@ -276,7 +274,7 @@ class Curve:
         names = []
         for cls in type(self).__mro__:
             if "__init__" in vars(cls):
-                names += [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+                names += [p for p in inspect.signature(vars(cls)["__init__"]).parameters if p != "self"]
         return {"class": type(self).__name__, **{n: getattr(self, n) for n in dict.fromkeys(names) if hasattr(self, n)}}
 
     def __repr__(self) -> str:
@@ -304,19 +302,14 @@ class Curve:
         """The family's formula after the warmup; ``t`` and ``total`` in units."""
         raise NotImplementedError
 
+    @property
+    def cycles_momentum(self) -> bool:
+        """Whether the schedule cycles momentum inversely to the LR (see :class:`MomentumCycling`)."""
+        return False
+
     def momentum(self, step: int, total_steps: float, steps_per_epoch: float) -> float | None:
         """The momentum of optimizer ``step``, or ``None`` when the schedule leaves it alone."""
-        if not self.cycles_momentum:
-            return None
-        spu = self.steps_per_unit(steps_per_epoch, total_steps)
-        t = step / spu
-        if t < self.warmup:
-            return self.max_momentum
-        return self.momentum_body(t - self.warmup, total_steps / spu - self.warmup, spu)
-
-    def momentum_body(self, t: float, total: float, steps_per_unit: float) -> float:
-        """The momentum after the warmup (schedules that cycle momentum override this)."""
-        raise NotImplementedError
+        return None
 
     # ------------------------------------------------------------------ public, no Trainer
     def _checked(
@@ -384,8 +377,10 @@ class Curve:
         return np.array([self.momentum(s, total, spe) for s in range(int(total))])
 
 
-class MomentumCycling:
-    """Mixin with the momentum arguments shared by CyclicLR and OneCycle (as in torch).
+class MomentumCycling(Curve):
+    """Base of the curves that cycle momentum, CyclicLR and OneCycle (arguments as in torch).
+
+    Momentum is ``max_momentum`` during the warmup, then ``momentum_body`` (the subclass's).
 
     Args:
         cycle_momentum: Whether to cycle momentum (SGD ``momentum`` or Adam's ``beta1``)
@@ -407,8 +402,21 @@ class MomentumCycling:
         super().__init__(**common)
 
     @property
-    def cycles_momentum(self) -> bool:  # type: ignore[override]
+    def cycles_momentum(self) -> bool:
         return self.cycle_momentum
+
+    def momentum(self, step: int, total_steps: float, steps_per_epoch: float) -> float | None:
+        if not self.cycle_momentum:
+            return None
+        spu = self.steps_per_unit(steps_per_epoch, total_steps)
+        t = step / spu
+        if t < self.warmup:
+            return self.max_momentum
+        return self.momentum_body(t - self.warmup, total_steps / spu - self.warmup, spu)
+
+    def momentum_body(self, t: float, total: float, steps_per_unit: float) -> float:
+        """The momentum after the warmup."""
+        raise NotImplementedError
 
 
 class CyclicCurve(Curve):

@@ -82,7 +82,8 @@ class CyclicLRCurve(MomentumCycling, CyclicCurve, name="CyclicLR"):
         self.mode = check_choice("mode", mode, CLR_MODES)
         self.gamma = check_real("gamma", gamma, low=0.0, high=1.0, low_open=True)
         super().__init__(min_lr=0.0 if min_lr is None else min_lr, **common)
-        self.min_lr = None if min_lr is None else self.min_lr
+        # None (Smith's floor, following the peak) is CyclicLR's own: Curve's min_lr is a number.
+        self.min_lr = None if min_lr is None else self.min_lr  # type: ignore[assignment]
         self.check_length("step_size", self.step_size)
 
     def floor(self, peak: float) -> float:

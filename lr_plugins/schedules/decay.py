@@ -68,12 +68,13 @@ class StepDecayCurve(Curve, name="StepDecay"):
             self.check_length(f"milestones[{i}]", m)
 
     def body(self, t: float, total: float, peak: float, steps_per_unit: float) -> float:
-        if self.milestones is None:
-            k = math.floor(t / self.step_size)
-            if at_most((k + 1) * self.step_size, t):  # float noise just below a multiple
+        size = self.step_size  # exactly one of step_size and milestones is set
+        if size is not None:
+            k = math.floor(t / size)
+            if at_most((k + 1) * size, t):  # float noise just below a multiple
                 k += 1
         else:
-            k = bisect.bisect_right(self.milestones, t * (1 + 1e-12))
+            k = bisect.bisect_right(self.milestones or [], t * (1 + 1e-12))
         return max(self.min_lr, peak * self.gamma**k)
 
 
