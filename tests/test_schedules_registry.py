@@ -91,6 +91,7 @@ def test_a_public_class_takes_exactly_its_curves_arguments_and_the_options(name)
     describe = lambda ps: [(n, p.default, p.annotation) for n, p in ps.items()]  # noqa: E731
     assert describe(own) == describe(curve_own), f"lr_plugins.callback.{name}.__init__ must repeat {CURVES[name].__name__}'s"
     options = set(ScheduleOptions.__optional_keys__)
+    assert options == set(lr_plugins.callback.OPTIONS)  # the typed options are the ones config() sets apart
     assert shared == curve_shared | options, (name, shared ^ (curve_shared | options))
     assert set(CommonArgs.__optional_keys__) - {"min_lr"} <= shared  # everyone takes the shared arguments
 
