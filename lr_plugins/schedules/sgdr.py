@@ -76,8 +76,8 @@ class SGDRCurve(CyclicCurve, name="SGDR"):
 
     def check_total(self, total_steps: float, steps_per_epoch: float) -> None:
         super().check_total(total_steps, steps_per_epoch)
-        if self.cycle_length is None and self.first_cycle(total_steps / self.steps_per_unit(steps_per_epoch, total_steps)
-                                                          - self.warmup) <= 0:
+        after = total_steps / self.steps_per_unit(steps_per_epoch, total_steps) - self.warmup  # in units
+        if self.cycle_length is None and self.first_cycle(after) <= 0:
             raise ValueError(
                 f"total_steps={total_steps:g} is not allowed with cycle_length=None and warmup={self.warmup!r} "
                 f"({self.unit}s): no training is left after the warmup to place the cycles in "
