@@ -28,21 +28,26 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypedDict
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
+from typing_extensions import Unpack  # typing.Unpack from Python 3.11 on
 
 from lr_plugins._validation import check_bool
 from lr_plugins.lr_logging import LRLog, lr_tags, momentum_tags, monitor_logs, should_log
 from lr_plugins.schedule_state import STATE_KEY, check_state
 from lr_plugins.schedules import (
+    CommonArgs,
     ConstantCurve,
     Curve,
+    CyclicLRArgs,
     CyclicLRCurve,
     ExponentialDecayCurve,
     InverseTimeDecayCurve,
+    OneCycleArgs,
     OneCycleCurve,
     SGDRCurve,
     StepDecayCurve,
@@ -52,6 +57,8 @@ from lr_plugins.takeover import take_over_schedulers
 
 __all__ = [
     "ScheduleCallback",
+    "ScheduleOptions",
+    "ScheduleArgs",
     "WarmupCosine",
     "SGDR",
     "CyclicLR",
@@ -68,6 +75,25 @@ __all__ = [
 #: The callback's own arguments (not part of the curve): left out of the checkpoint's schedule
 #: config, so switching them on resume does not count as a changed schedule.
 OPTIONS = {"replace_schedulers": False, "log_lr": True}
+
+
+class ScheduleOptions(TypedDict, total=False):
+    """The callback's own keyword arguments (see :class:`ScheduleCallback`), typed for type checkers."""
+
+    replace_schedulers: bool
+    log_lr: bool
+
+
+class ScheduleArgs(CommonArgs, ScheduleOptions, total=False):
+    """What a public schedule takes besides its own arguments: the shared ones and the options."""
+
+
+class _CyclicLRArgs(CyclicLRArgs, ScheduleOptions, total=False):
+    pass
+
+
+class _OneCycleArgs(OneCycleArgs, ScheduleOptions, total=False):
+    pass
 
 
 def steps_per_epoch(trainer: pl.Trainer) -> float:
@@ -89,8 +115,8 @@ def total_steps(trainer: pl.Trainer) -> float:
     return math.inf if total is None or total < 0 else float(total)
 
 
-class ScheduleCallback(Callback):
-    """Mixin that runs a :class:`~lr_plugins.schedules.Curve` inside a Lightning Trainer.
+class ScheduleCallback(Callback, Curve):
+    """Base of the public schedules: runs a :class:`~lr_plugins.schedules.Curve` inside a Lightning Trainer.
 
     The public schedule classes (``SGDR``, ``WarmupCosine``, ...) combine this with their curve
     (``class SGDR(ScheduleCallback, SGDRCurve)``); use them rather than this class. Its keyword
@@ -116,7 +142,7 @@ class ScheduleCallback(Callback):
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments: the curve's, then ``replace_schedulers`` and ``log_lr``."""
-        cfg = super().config()  # type: ignore[misc]
+        cfg = super().config()
         options = {k: cfg.pop(k) for k in OPTIONS if k in cfg}
         return {**cfg, **options}
 
@@ -144,8 +170,8 @@ class ScheduleCallback(Callback):
 
     # ------------------------------------------------------------------ fit start: checks
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        assert isinstance(self, Curve)
-        schedules = [type(c).__name__ for c in trainer.callbacks if isinstance(c, ScheduleCallback)]
+        callbacks = trainer.callbacks  # type: ignore[attr-defined]  # Lightning sets it outside Trainer.__init__
+        schedules = [type(c).__name__ for c in callbacks if isinstance(c, ScheduleCallback)]
         if len(schedules) > 1:
             raise ValueError(
                 f"The Trainer has {len(schedules)} LR schedule callbacks ({', '.join(schedules)}); each would "
@@ -278,33 +304,94 @@ def _doc(curve: type[Curve], args: str) -> str:
     return (curve.__doc__ or "").split("    Example:")[0].rstrip() + _EXAMPLE.format(name=name, args=args)
 
 
+# Each public class spells out its curve's own arguments (names, types, defaults: a test checks
+# they are the curve's) so that type checkers and IDEs see the whole signature; the shared ones
+# and the options come through a TypedDict.
+
+
 class WarmupCosine(ScheduleCallback, WarmupCosineCurve):
     __doc__ = _doc(WarmupCosineCurve, "max_lr=0.1, warmup=2")
+
+    def __init__(self, *, hold: float = 0, **kwargs: Unpack[ScheduleArgs]) -> None:
+        super().__init__(hold=hold, **kwargs)
 
 
 class SGDR(ScheduleCallback, SGDRCurve):
     __doc__ = _doc(SGDRCurve, "max_lr=0.1, cycle_length=2, cycle_mult=2")
 
+    def __init__(
+        self,
+        *,
+        cycle_length: float | None,
+        cycle_mult: float = 1.0,
+        cycle_decay: float = 1.0,
+        **kwargs: Unpack[ScheduleArgs],
+    ) -> None:
+        super().__init__(cycle_length=cycle_length, cycle_mult=cycle_mult, cycle_decay=cycle_decay, **kwargs)
+
 
 class CyclicLR(ScheduleCallback, CyclicLRCurve):
     __doc__ = _doc(CyclicLRCurve, "max_lr=0.1, min_lr=0.025, step_size=2")
+
+    def __init__(
+        self,
+        *,
+        step_size: float,
+        mode: str = "triangular",
+        gamma: float = 1.0,
+        min_lr: float | None = 0.0,
+        **kwargs: Unpack[_CyclicLRArgs],
+    ) -> None:
+        super().__init__(step_size=step_size, mode=mode, gamma=gamma, min_lr=min_lr, **kwargs)
 
 
 class OneCycle(ScheduleCallback, OneCycleCurve):
     __doc__ = _doc(OneCycleCurve, "max_lr=0.1")
 
+    def __init__(
+        self,
+        *,
+        pct_start: float = 0.3,
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+        anneal: str = "cos",
+        three_phase: bool = False,
+        **kwargs: Unpack[_OneCycleArgs],
+    ) -> None:
+        super().__init__(pct_start=pct_start, div_factor=div_factor, final_div_factor=final_div_factor,
+                         anneal=anneal, three_phase=three_phase, **kwargs)
+
 
 class StepDecay(ScheduleCallback, StepDecayCurve):
     __doc__ = _doc(StepDecayCurve, "max_lr=0.1, milestones=[15, 22]")
+
+    def __init__(
+        self,
+        *,
+        step_size: float | None = None,
+        gamma: float = 0.1,
+        milestones: Sequence[float] | None = None,
+        **kwargs: Unpack[ScheduleArgs],
+    ) -> None:
+        super().__init__(step_size=step_size, gamma=gamma, milestones=milestones, **kwargs)
 
 
 class ExponentialDecay(ScheduleCallback, ExponentialDecayCurve):
     __doc__ = _doc(ExponentialDecayCurve, "max_lr=0.1, rate=0.1")
 
+    def __init__(self, *, rate: float, staircase: bool = False, **kwargs: Unpack[ScheduleArgs]) -> None:
+        super().__init__(rate=rate, staircase=staircase, **kwargs)
+
 
 class InverseTimeDecay(ScheduleCallback, InverseTimeDecayCurve):
     __doc__ = _doc(InverseTimeDecayCurve, "max_lr=0.1, rate=0.5")
 
+    def __init__(self, *, rate: float, staircase: bool = False, **kwargs: Unpack[ScheduleArgs]) -> None:
+        super().__init__(rate=rate, staircase=staircase, **kwargs)
+
 
 class Constant(ScheduleCallback, ConstantCurve):
     __doc__ = _doc(ConstantCurve, "max_lr=0.1, warmup=1")
+
+    def __init__(self, **kwargs: Unpack[ScheduleArgs]) -> None:
+        super().__init__(**kwargs)

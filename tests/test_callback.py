@@ -70,6 +70,7 @@ SCHEDULES = [
     WarmupCosine(max_lr=0.3, warmup=3, warmup_start_lr=0.01, unit="step"),
     SGDR(max_lr=0.3, min_lr=0.001, cycle_length=1.5, cycle_mult=1.5, cycle_decay=0.8, warmup=0.25),
     SGDR(max_lr=0.3, cycle_length=7, cycle_mult=2, unit="step"),
+    SGDR(max_lr=0.3, cycle_length=None, warmup=1),  # T_0 = (5 - 1) / 4 epochs
     CyclicLR(max_lr=0.3, min_lr=0.05, step_size=0.75, mode="triangular2"),
     CyclicLR(max_lr=0.3, min_lr=0.05, step_size=5, mode="exp_range", gamma=0.97, unit="step"),
     OneCycle(max_lr=0.3, pct_start=0.25, three_phase=True),

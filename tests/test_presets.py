@@ -5,27 +5,36 @@ no app), instantiated with ``hydra.utils.instantiate`` and fitted on a tiny mode
 Trainer, for optimizer LRs 1e-5 .. 1 and trainings from one step (``fast_dev_run``) to a few
 epochs. The LR of every optimizer step stays in [0, peak] and equals ``preview`` of the same
 preset with that peak. The default run takes one combination per preset; the whole matrix is
-``slow``.
+``slow``. The design's command ``lr-train schedule=sgdr schedule.cycle_length=10`` gives
+10-epoch cycles (the sgdr preset counts in epochs; its default ``cycle_length: null`` is a
+quarter of training).
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
+import json
+import math
+import os
+import subprocess
+import sys
 from importlib.resources import files
 
 import numpy as np
 import pytest
+from conftest import LRRecorder, TinyModule, make_loader, make_trainer
 from hydra import compose, initialize_config_module
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
-from conftest import LRRecorder, TinyModule, make_loader, make_trainer
 from lr_plugins.schedules import CURVES, SMITH_FLOOR
 
 PRESETS = sorted(p.name.removesuffix(".yaml") for p in files("lr_plugins.conf").joinpath("schedule").iterdir()
                  if p.name.endswith(".yaml"))
 SHARED = ("max_lr", "min_lr", "warmup", "warmup_start_lr", "unit")
+#: Keys that are lengths in ``unit``s: a preset that does not count in fractions leaves them 0 or null.
+LENGTH_KEYS = ("warmup", "hold", "cycle_length", "step_size", "milestones")
 LRS = [1e-5, 1e-3, 1.0]
 #: Trainer lengths and the optimizer steps they give with 8 batches per epoch.
 LENGTHS = {
@@ -39,7 +48,7 @@ MATRIX = list(itertools.product(PRESETS, LRS, LENGTHS))
 FAST = [(p, LRS[i % len(LRS)], list(LENGTHS)[i % len(LENGTHS)]) for i, p in enumerate(PRESETS)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def preset(name: str, *overrides: str):
     """The composed ``schedule`` node of preset ``name`` (cached: composing costs ~0.3 s)."""
     with initialize_config_module(config_module="lr_plugins.conf", version_base="1.3"):
@@ -52,7 +61,10 @@ def test_every_registered_schedule_has_one_preset_and_every_preset_shares_the_ke
     for name in PRESETS:
         cfg = preset(name)
         assert all(k in cfg for k in SHARED), name
-        assert cfg.max_lr is None and cfg.unit == "fraction", name  # relative to the optimizer and the length
+        assert cfg.max_lr is None, name  # relative to the optimizer's LR
+        # relative to the length of training: fractions of it, or no length of their own (sgdr: null)
+        absolute = {k: cfg[k] for k in LENGTH_KEYS if cfg.get(k) not in (None, 0)}
+        assert cfg.unit == "fraction" or not absolute, (name, cfg.unit, absolute)
 
 
 def fit_preset(tmp_path, name: str, lr: float, length: str):
@@ -109,13 +121,12 @@ def test_presets_mean_what_their_comments_say():
         assert one.argmax() == round(0.3 * n) - 1 and one[0] == pytest.approx(1 / 25)
 
 
-@pytest.mark.parametrize("override,words", [
-    ("schedule.cycle_length=4", ["cycle_length=4.0 is not allowed with unit='fraction'", "unit='epoch'"]),
-    ("schedule.warmup=2", ["warmup=2.0 is not allowed with unit='fraction'"]),
-    ("schedule.milestones=[10,15]", ["milestones[0]=10.0 is not allowed with unit='fraction'"]),
+@pytest.mark.parametrize("name,override,words", [
+    ("clr", "schedule.step_size=4", ["step_size=4.0 is not allowed with unit='fraction'", "unit='epoch'"]),
+    ("warmup_cosine", "schedule.warmup=2", ["warmup=2.0 is not allowed with unit='fraction'"]),
+    ("step", "schedule.milestones=[10,15]", ["milestones[0]=10.0 is not allowed with unit='fraction'"]),
 ])
-def test_epoch_lengths_with_a_fraction_preset_are_refused_clearly(override, words):
-    name = {"cycle": "sgdr", "warmu": "warmup_cosine", "miles": "step"}[override.split(".")[1][:5]]
+def test_epoch_lengths_with_a_fraction_preset_are_refused_clearly(name, override, words):
     with pytest.raises(InstantiationException) as info:  # Hydra wraps the class's ValueError
         instantiate(preset(name, override))
     assert isinstance(info.value.__cause__, ValueError)
@@ -124,21 +135,67 @@ def test_epoch_lengths_with_a_fraction_preset_are_refused_clearly(override, word
 
 
 def test_epoch_lengths_work_with_unit_epoch():
-    s = instantiate(preset("sgdr", "schedule.cycle_length=4", "schedule.unit=epoch", "schedule.max_lr=0.2"))
-    assert s.cycle_ends(80, steps_per_epoch=10) == [39, 79]
+    s = instantiate(preset("clr", "schedule.step_size=2", "schedule.unit=epoch", "schedule.max_lr=0.2"))
+    assert s.cycle_ends(81, steps_per_epoch=10) == [40, 80]  # troughs every 2 * 2 epochs
 
 
-def test_fraction_presets_refuse_infinite_training_before_any_step(tmp_path):
-    schedule = instantiate(preset("sgdr"))
+def sgdr_reference(steps: int, steps_per_epoch: float, t0: float, peak: float = 1.0) -> np.ndarray:
+    """Eq. 5 of the SGDR paper with T_mult = 1 and min_lr = 0, T_cur in (fractional) epochs."""
+    t_cur = np.arange(steps) / steps_per_epoch % t0
+    return peak * (1 + np.cos(np.pi * t_cur / t0)) / 2
+
+
+def test_sgdr_preset_cycle_length_10_gives_10_epoch_cycles():
+    """``schedule=sgdr schedule.cycle_length=10``: T_0 = 10 epochs, as in the paper, at any steps per epoch."""
+    s = instantiate(preset("sgdr", "schedule.cycle_length=10"))
+    assert (s.unit, s.cycle_length, s.needs_total) == ("epoch", 10.0, False)
+    for spe in (7, 10):
+        assert s.cycle_ends(30 * spe, steps_per_epoch=spe) == [10 * spe - 1, 20 * spe - 1, 30 * spe - 1]
+        np.testing.assert_allclose(s.preview(30 * spe, steps_per_epoch=spe), sgdr_reference(30 * spe, spe, 10.0),
+                                   rtol=1e-12, atol=1e-15)
+        assert s.lr_at(10_000 * spe, steps_per_epoch=spe) == 1.0  # no end needed: cycles go on
+
+
+def test_lr_train_config_composes_sgdr_cycle_length_10():
+    """The same override on lr-train's own config (its defaults, its search path)."""
+    from lr_plugins.app.preview import compose_config
+
+    cfg = compose_config(["schedule=sgdr", "schedule.cycle_length=10", "trainer.max_epochs=30"])
+    s = instantiate(cfg.schedule)
+    assert type(s).__name__ == "SGDR" and (s.unit, s.cycle_length) == ("epoch", 10.0)
+    assert s.cycle_ends(30 * 57, steps_per_epoch=57) == [569, 1139, 1709]
+
+
+@pytest.mark.slow
+def test_lr_train_sgdr_cycle_length_10_trains_with_10_epoch_cycles(tmp_path):
+    """The design contract's command, run for real: 20 epochs of 2 steps, restarts at epochs 10 and 20."""
+    cmd = [sys.executable, "-m", "lr_plugins.app.train", "schedule=sgdr", "schedule.cycle_length=10", "data=digits",
+           "model=mlp", "trainer.max_epochs=20", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
+           "trainer.enable_progress_bar=false", "trainer.enable_checkpointing=false"]
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONWARNINGS="ignore")
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (result,) = tmp_path.glob("outputs/*/*/result.json")
+    history = json.loads(result.read_text())["history"]
+    peak = history["lr"][0]
+    expected = sgdr_reference(40, 2, 10.0, peak)[history["step"]]
+    np.testing.assert_allclose(history["lr"], expected, rtol=1e-6)
+    assert min(history["lr"]) < 0.01 * peak and math.isclose(history["lr"][history["step"].index(20)], peak)
+
+
+@pytest.mark.parametrize("name,why", [("sgdr", "cycle_length=None makes the first cycle 1/4 of it"),
+                                      ("clr", "unit='fraction' counts in fractions of it")])
+def test_presets_that_follow_the_length_refuse_infinite_training_before_any_step(tmp_path, name, why):
+    schedule = instantiate(preset(name))
     rec = LRRecorder()
     trainer = make_trainer(tmp_path, [schedule, rec], max_epochs=-1)
-    with pytest.raises(ValueError, match=r"SGDR needs the total number of optimizer steps \(unit='fraction'"):
+    with pytest.raises(ValueError, match=rf"{type(schedule).__name__} needs the total number of optimizer steps \({why}\)"):
         trainer.fit(TinyModule(lr=0.1), make_loader())
     assert rec.lrs == []
 
 
 def test_snapshots_of_the_sgdr_preset_fall_on_its_cycle_ends(tmp_path):
-    """SnapshotEnsemble with a fraction-unit SGDR: one snapshot per quarter of training."""
+    """SnapshotEnsemble with the SGDR preset (cycle_length null): one snapshot per quarter of training."""
     from lr_plugins import SnapshotEnsemble
 
     schedule, snap = instantiate(preset("sgdr")), SnapshotEnsemble(dirpath=tmp_path / "snaps")

@@ -8,8 +8,6 @@ import os
 import re
 from pathlib import Path
 
-import pytest
-
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guide" / "schedules.md"
 
 

@@ -135,6 +135,48 @@ def test_sgdr_float_mult_and_decay_match_eq5(spe, t0, mult, decay, warmup):
     close(s.preview(n, steps_per_epoch=spe), ref, rtol=1e-9 if spe > 1 else RTOL)
 
 
+@pytest.mark.parametrize(
+    "n,spe,mult,decay,warmup,unit",
+    [
+        (400, 10, 1.0, 1.0, 0, "epoch"),  # the sgdr preset: four cycles of 10 epochs
+        (999, 7, 1.0, 0.8, 2, "epoch"),  # after a 2-epoch warmup: T_0 = (999/7 - 2) / 4
+        (1000, 1, 1.5, 1.0, 50, "step"),  # float T_mult: T_0 is still a quarter, the cycles are longer
+        (333, 5, 1.0, 1.0, 0.1, "fraction"),
+    ],
+)
+def test_sgdr_cycle_length_none_is_a_quarter_of_training_after_warmup(n, spe, mult, decay, warmup, unit):
+    """T_0 = (T - warmup) / 4, T the training in units; eq. 5 simulated with that T_0."""
+    s = SGDR(max_lr=0.3, min_lr=0.003, cycle_length=None, cycle_mult=mult, cycle_decay=decay, warmup=warmup, unit=unit)
+    units = {"epoch": n / spe, "step": n, "fraction": 1.0}[unit]
+    t0 = (units - warmup) / 4
+    per_unit = {"epoch": spe, "step": 1, "fraction": n}[unit]
+    ref = sgdr_eq5(n, per_unit, t0, mult, decay, 0.003, 0.3, warmup=warmup)
+    close(s.preview(n, steps_per_epoch=spe), ref, rtol=1e-9)
+    explicit = SGDR(max_lr=0.3, min_lr=0.003, cycle_length=t0, cycle_mult=mult, cycle_decay=decay, warmup=warmup,
+                    unit=unit)
+    assert s.cycle_ends(n, spe) == explicit.cycle_ends(n, spe)
+    assert [s.cycle_at(k, spe, n) for k in range(0, n, 37)] == [explicit.cycle_at(k, spe, n) for k in range(0, n, 37)]
+    if mult == 1.0:  # four whole cycles, the last one ending with training
+        assert len(s.cycle_ends(n, spe)) == 4 and s.cycle_ends(n, spe)[-1] == n - 1
+
+
+def test_sgdr_cycle_length_none_needs_the_length_of_training():
+    s = SGDR(max_lr=0.1, cycle_length=None)
+    assert s.needs_total and s.config()["cycle_length"] is None
+    for call in (lambda: s.lr_at(3), lambda: s.cycle_at(3)):
+        with pytest.raises(ValueError, match=r"total_steps=None is not allowed: SGDR needs total_steps.*"
+                                             r"cycle_length=None makes the first cycle 1/4 of it"):
+            call()
+    with pytest.raises(ValueError, match=r"total_steps=0 is not allowed with cycle_length=None"):
+        s.preview(0)
+    with pytest.raises(ValueError, match=r"no training is left after the warmup"):  # warmup = all of training
+        SGDR(max_lr=0.1, cycle_length=None, warmup=2).cycle_ends(20, steps_per_epoch=10)
+    assert SGDR(cycle_length=None, unit="step").lr_at(0, total_steps=1) == 1.0  # a 1-step fast_dev_run
+    with pytest.raises(TypeError, match="cycle_length='10' is not allowed: cycle_length must be a finite number in "
+                                        r"\[1e-06, inf\] or None"):
+        SGDR(cycle_length="10")
+
+
 def test_sgdr_cycle_ends_are_the_restarts():
     s = SGDR(max_lr=1.0, cycle_length=3, cycle_mult=1.5, unit="step")
     lrs = s.preview(200)

@@ -1,15 +1,25 @@
-"""One list of schedules (``CURVES``) and one hand-off interface (``set_peak``), issue 14 item 2."""
+"""One list of schedules (``CURVES``) and one hand-off interface (``set_peak``), issue 14 item 2.
+
+A new schedule is its curve file plus its preset (and the public class that types its
+signature): the tests below name the piece that is missing.
+"""
 
 from __future__ import annotations
+
+import inspect
+import typing
+from importlib.resources import files
 
 import lightning.pytorch as L
 import numpy as np
 import pytest
+import yaml
+from conftest import LRRecorder, TinyModule, make_loader, make_trainer
 
 import lr_plugins
-from lr_plugins.callback import ScheduleCallback
-from lr_plugins.schedules import CURVES, SMITH_FLOOR, Curve, CyclicCurve
-from conftest import LRRecorder, TinyModule, make_loader, make_trainer
+import lr_plugins.callback
+from lr_plugins.callback import ScheduleCallback, ScheduleOptions
+from lr_plugins.schedules import CURVES, SMITH_FLOOR, CommonArgs, Curve, CyclicCurve
 
 #: The smallest valid arguments of each schedule that has required ones.
 OWN = {"SGDR": {"cycle_length": 2}, "CyclicLR": {"step_size": 2}, "StepDecay": {"step_size": 2},
@@ -24,6 +34,66 @@ def test_registry_lists_every_public_schedule_once():
         assert issubclass(callback, curve) and issubclass(callback, ScheduleCallback), name
         assert curve.__name__ == f"{name}Curve"
     assert {n for n, c in CURVES.items() if issubclass(c, CyclicCurve)} == {"SGDR", "CyclicLR"}
+
+
+def _exported_schedules(module) -> set[str]:
+    return {n for n in module.__all__ if isinstance(getattr(module, n), type)
+            and issubclass(getattr(module, n), ScheduleCallback) and getattr(module, n) is not ScheduleCallback}
+
+
+def test_the_public_schedule_classes_are_exactly_the_registered_curves():
+    for name, curve in CURVES.items():
+        where = f"lr_plugins/callback.py: class {name}(ScheduleCallback, {curve.__name__})"
+        assert name in lr_plugins.__all__ and name in lr_plugins.callback.__all__, (
+            f"curve {name!r} has no public schedule class: add {where} and export it in lr_plugins.callback.__all__, "
+            "lr_plugins.__all__ and lr_plugins._WHERE (and its TYPE_CHECKING import)")
+        cls = getattr(lr_plugins, name)
+        assert cls is getattr(lr_plugins.callback, name), f"lr_plugins.{name} is not lr_plugins.callback.{name}"
+        assert cls.__name__ == name and issubclass(cls, curve) and issubclass(cls, ScheduleCallback), (
+            f"lr_plugins.{name} must be {where}")
+    for module in (lr_plugins, lr_plugins.callback):
+        extra = _exported_schedules(module) - set(CURVES)
+        assert not extra, f"{module.__name__} exports schedules with no registered curve: {sorted(extra)}"
+
+
+def _preset_targets() -> dict[str, str]:
+    folder = files("lr_plugins.conf").joinpath("schedule")
+    return {p.name: yaml.safe_load(p.read_text())["_target_"] for p in folder.iterdir() if p.name.endswith(".yaml")}
+
+
+def test_every_curve_has_a_preset():
+    targets = _preset_targets()
+    for name in CURVES:
+        assert f"lr_plugins.{name}" in targets.values(), (
+            f"curve {name!r} has no preset: add lr_plugins/conf/schedule/<name>.yaml with _target_: lr_plugins.{name} "
+            "and the shared keys (see sgdr.yaml), relative to the optimizer's LR and to the length of training")
+    assert sorted(targets.values()) == sorted(f"lr_plugins.{n}" for n in CURVES), targets  # one preset each
+
+
+def _keywords(init) -> tuple[dict[str, inspect.Parameter], set[str]]:
+    """(explicit keyword parameters, keys of the ``**kwargs: Unpack[TypedDict]``) of an ``__init__``."""
+    params = inspect.signature(init).parameters
+    explicit = {n: p for n, p in params.items() if p.kind is p.KEYWORD_ONLY}
+    var = [n for n, p in params.items() if p.kind is p.VAR_KEYWORD]
+    if not var:
+        return explicit, set()
+    (hint,) = typing.get_args(typing.get_type_hints(init, include_extras=True)[var[0]])  # Unpack[X] -> X
+    return explicit, set(hint.__required_keys__ | hint.__optional_keys__)
+
+
+@pytest.mark.parametrize("name", list(CURVES))
+def test_a_public_class_takes_exactly_its_curves_arguments_and_the_options(name):
+    """The classes spell out their curves' own arguments for type checkers: same names, types and defaults."""
+    curve_own, curve_shared = _keywords(CURVES[name].__init__)
+    if not curve_shared:  # no own __init__: Curve's, whose keywords are the shared ones
+        curve_own, curve_shared = {}, set(curve_own)
+    own, shared = _keywords(getattr(lr_plugins, name).__init__)
+    describe = lambda ps: [(n, p.default, p.annotation) for n, p in ps.items()]  # noqa: E731
+    assert describe(own) == describe(curve_own), f"lr_plugins.callback.{name}.__init__ must repeat {CURVES[name].__name__}'s"
+    options = set(ScheduleOptions.__optional_keys__)
+    assert options == set(lr_plugins.callback.OPTIONS)  # the typed options are the ones config() sets apart
+    assert shared == curve_shared | options, (name, shared ^ (curve_shared | options))
+    assert set(CommonArgs.__optional_keys__) - {"min_lr"} <= shared  # everyone takes the shared arguments
 
 
 def test_a_new_curve_registers_itself_and_names_are_unique():

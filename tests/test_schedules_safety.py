@@ -152,7 +152,7 @@ def test_every_entry_point_refuses_every_bad_argument(name):
         for value, exc in BAD[arg]:
             if value is None and call_name.startswith(("preview", "cycle_ends")):
                 exc = TypeError
-            msg = refused((TypeError, ValueError), lambda: call(value), f"{arg}=")
+            msg = refused((TypeError, ValueError), lambda call=call, value=value: call(value), f"{arg}=")
             assert repr(value) in msg, (call_name, value, msg)
             with pytest.raises(exc):
                 call(value)

@@ -11,7 +11,7 @@ Example:
     ['WarmupCosine', 'SGDR']
 """
 
-import importlib as _importlib
+import importlib as _importlib  # noqa: I001 - the order below is the order of CURVES
 import pkgutil as _pkgutil
 
 from lr_plugins.schedules.base import (
@@ -21,13 +21,16 @@ from lr_plugins.schedules.base import (
     MAX_TIME,
     MIN_CYCLE,
     UNITS,
+    CommonArgs,
     Curve,
     CyclicCurve,
+    MomentumArgs,
     MomentumCycling,
+    SharedArgs,
 )
 from lr_plugins.schedules.cosine import WarmupCosineCurve
 from lr_plugins.schedules.sgdr import SGDRCurve
-from lr_plugins.schedules.cyclic import SMITH_FLOOR, CyclicLRCurve, OneCycleCurve
+from lr_plugins.schedules.cyclic import SMITH_FLOOR, CyclicLRArgs, CyclicLRCurve, OneCycleArgs, OneCycleCurve
 from lr_plugins.schedules.decay import ConstantCurve, ExponentialDecayCurve, InverseTimeDecayCurve, StepDecayCurve
 
 for _module in _pkgutil.iter_modules(__path__):  # a new curve file needs no line here
@@ -44,6 +47,11 @@ __all__ = [
     "Curve",
     "CyclicCurve",
     "MomentumCycling",
+    "SharedArgs",
+    "CommonArgs",
+    "MomentumArgs",
+    "CyclicLRArgs",
+    "OneCycleArgs",
     "WarmupCosineCurve",
     "SGDRCurve",
     "CyclicLRCurve",

@@ -25,7 +25,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from lr_plugins._validation import check_bool, check_choice, check_real
 
 __all__ = [
     "CURVES",
+    "SharedArgs",
+    "CommonArgs",
+    "MomentumArgs",
     "Curve",
     "CyclicCurve",
     "MomentumCycling",
@@ -63,6 +66,34 @@ _FIXUPS = 4
 
 #: Every concrete curve by public name, in definition order (filled by ``Curve.__init_subclass__``).
 CURVES: dict[str, type[Curve]] = {}
+
+
+class SharedArgs(TypedDict, total=False):
+    """The keyword arguments every schedule takes but ``min_lr`` (see :class:`Curve`).
+
+    A family's ``__init__`` takes them as ``**common: Unpack[CommonArgs]``, so type checkers
+    report a misspelled shared argument (``SGDR(cycle_length=2, max_Lr=0.1)``) like a
+    misspelled own one.
+    """
+
+    max_lr: float | None
+    warmup: float
+    warmup_start_lr: float
+    unit: str
+
+
+class CommonArgs(SharedArgs, total=False):
+    """:class:`SharedArgs` and ``min_lr`` (CyclicLR types its ``min_lr`` on its own: it may be None)."""
+
+    min_lr: float
+
+
+class MomentumArgs(TypedDict, total=False):
+    """The momentum arguments of CyclicLR and OneCycle (see :class:`MomentumCycling`)."""
+
+    cycle_momentum: bool
+    base_momentum: float
+    max_momentum: float
 
 
 def _whole(name: str, value: Any, allowed: str, high: float) -> int:
@@ -144,8 +175,6 @@ class Curve:
     #: Whether the schedule cannot run without knowing the total number of steps
     #: (also true of every schedule with ``unit="fraction"``).
     needs_total: bool = False
-    #: Whether the schedule cycles momentum inversely to the LR.
-    cycles_momentum: bool = False
     #: Arguments of a typical instance, for generated examples (``SGDR(max_lr=0.1, ...)``).
     example_args: ClassVar[str] = "max_lr=0.1"
 
@@ -214,10 +243,14 @@ class Curve:
         self.check_peak(peak)
         self.max_lr = peak
 
+    def needs_total_because(self) -> str:
+        """Why the schedule needs the length of training (a phrase for error messages)."""
+        return "unit='fraction' counts in fractions of it" if self.unit == "fraction" else "it anneals to its end"
+
     def check_total(self, total_steps: float, steps_per_epoch: float) -> None:
         """Raise ``ValueError`` if the schedule cannot run for ``total_steps`` optimizer steps."""
         if self.needs_total and not math.isfinite(total_steps):
-            why = "unit='fraction' counts in fractions of it" if self.unit == "fraction" else "it anneals to its end"
+            why = self.needs_total_because()
             raise ValueError(
                 f"{type(self).__name__} needs the total number of optimizer steps ({why}), but training is "
                 "infinite (max_epochs=-1 and max_steps=-1): set trainer max_epochs or max_steps, "
@@ -241,7 +274,7 @@ class Curve:
         names = []
         for cls in type(self).__mro__:
             if "__init__" in vars(cls):
-                names += [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+                names += [p for p in inspect.signature(vars(cls)["__init__"]).parameters if p != "self"]
         return {"class": type(self).__name__, **{n: getattr(self, n) for n in dict.fromkeys(names) if hasattr(self, n)}}
 
     def __repr__(self) -> str:
@@ -269,19 +302,14 @@ class Curve:
         """The family's formula after the warmup; ``t`` and ``total`` in units."""
         raise NotImplementedError
 
+    @property
+    def cycles_momentum(self) -> bool:
+        """Whether the schedule cycles momentum inversely to the LR (see :class:`MomentumCycling`)."""
+        return False
+
     def momentum(self, step: int, total_steps: float, steps_per_epoch: float) -> float | None:
         """The momentum of optimizer ``step``, or ``None`` when the schedule leaves it alone."""
-        if not self.cycles_momentum:
-            return None
-        spu = self.steps_per_unit(steps_per_epoch, total_steps)
-        t = step / spu
-        if t < self.warmup:
-            return self.max_momentum
-        return self.momentum_body(t - self.warmup, total_steps / spu - self.warmup, spu)
-
-    def momentum_body(self, t: float, total: float, steps_per_unit: float) -> float:
-        """The momentum after the warmup (schedules that cycle momentum override this)."""
-        raise NotImplementedError
+        return None
 
     # ------------------------------------------------------------------ public, no Trainer
     def _checked(
@@ -291,7 +319,10 @@ class Curve:
         total = check_total_steps(total_steps, optional=True, maximum=maximum)
         spe = check_steps_per_epoch(steps_per_epoch)
         if total is None and self.needs_total:
-            raise ValueError(f"{type(self).__name__}.lr_at needs total_steps (the length of training in steps).")
+            raise ValueError(
+                f"total_steps=None is not allowed: {type(self).__name__} needs total_steps, the length of training "
+                f"in optimizer steps ({self.needs_total_because()})."
+            )
         ftotal = math.inf if total is None else float(total)
         self.check_total(ftotal, spe)
         last = total if last_step is None else last_step
@@ -346,8 +377,10 @@ class Curve:
         return np.array([self.momentum(s, total, spe) for s in range(int(total))])
 
 
-class MomentumCycling:
-    """Mixin with the momentum arguments shared by CyclicLR and OneCycle (as in torch).
+class MomentumCycling(Curve):
+    """Base of the curves that cycle momentum, CyclicLR and OneCycle (arguments as in torch).
+
+    Momentum is ``max_momentum`` during the warmup, then ``momentum_body`` (the subclass's).
 
     Args:
         cycle_momentum: Whether to cycle momentum (SGD ``momentum`` or Adam's ``beta1``)
@@ -357,7 +390,7 @@ class MomentumCycling:
     """
 
     def __init__(
-        self, *, cycle_momentum: bool = True, base_momentum: float = 0.85, max_momentum: float = 0.95, **common
+        self, *, cycle_momentum: bool = True, base_momentum: float = 0.85, max_momentum: float = 0.95, **common: Any
     ) -> None:
         self.cycle_momentum = check_bool("cycle_momentum", cycle_momentum)
         self.base_momentum = check_real("base_momentum", base_momentum, low=0.0, high=1.0, high_open=True)
@@ -369,29 +402,44 @@ class MomentumCycling:
         super().__init__(**common)
 
     @property
-    def cycles_momentum(self) -> bool:  # type: ignore[override]
+    def cycles_momentum(self) -> bool:
         return self.cycle_momentum
+
+    def momentum(self, step: int, total_steps: float, steps_per_epoch: float) -> float | None:
+        if not self.cycle_momentum:
+            return None
+        spu = self.steps_per_unit(steps_per_epoch, total_steps)
+        t = step / spu
+        if t < self.warmup:
+            return self.max_momentum
+        return self.momentum_body(t - self.warmup, total_steps / spu - self.warmup, spu)
+
+    def momentum_body(self, t: float, total: float, steps_per_unit: float) -> float:
+        """The momentum after the warmup."""
+        raise NotImplementedError
 
 
 class CyclicCurve(Curve):
     """A curve made of cycles: adds ``cycle_at`` and ``cycle_ends`` (used by snapshot ensembling).
 
-    Subclasses give ``cycle_index(t)`` (the cycle that time ``t`` after warmup belongs to,
-    0-based, in closed form) and ``cycle_boundary(k)`` (the time after warmup where cycle ``k``
-    ends).
+    Subclasses give ``cycle_index(t, total)`` (the cycle that time ``t`` after warmup belongs to,
+    0-based, in closed form) and ``cycle_boundary(k, total)`` (the time after warmup where cycle
+    ``k`` ends); ``total`` is the training after warmup in units (``inf`` when unknown), for
+    cycles that are placed by the length of training.
     """
 
-    def cycle_index(self, t: float) -> int:
+    def cycle_index(self, t: float, total: float) -> int:
         raise NotImplementedError
 
-    def cycle_boundary(self, k: int) -> float:
+    def cycle_boundary(self, k: int, total: float) -> float:
         raise NotImplementedError
 
     def cycle_at(self, step: int, steps_per_epoch: float = 1.0, total_steps: int | None = None) -> int:
         """The cycle (0-based) that optimizer ``step`` belongs to; -1 during warmup.
 
         Step ``s`` ends a cycle exactly when ``cycle_at(s + 1) > cycle_at(s)``. ``total_steps``
-        is needed with ``unit="fraction"`` only.
+        is needed only where the cycles depend on it (``unit="fraction"``, SGDR's
+        ``cycle_length=None``).
 
         Example:
             >>> from lr_plugins import SGDR
@@ -399,17 +447,13 @@ class CyclicCurve(Curve):
             [0, 0, 1, 1, 2]
         """
         step = check_step(step)
-        if total_steps is None and self.unit == "fraction":
-            raise ValueError(
-                f"total_steps=None is not allowed: {type(self).__name__} with unit='fraction' needs total_steps "
-                "(the length of training in steps) to place its cycles."
-            )
         total, spe = self._checked(total_steps, steps_per_epoch, last_step=step)
-        return self._cycle_of_step(step, self.steps_per_unit(spe, total))
+        spu = self.steps_per_unit(spe, total)
+        return self._cycle_of_step(step, spu, total / spu - self.warmup)
 
-    def _cycle_of_step(self, step: int, spu: float) -> int:
+    def _cycle_of_step(self, step: int, spu: float, total: float) -> int:
         t = step / spu - self.warmup
-        return -1 if t < 0 else self.cycle_index(t)
+        return -1 if t < 0 else self.cycle_index(t, total)
 
     def cycle_ends(self, total_steps: int, steps_per_epoch: float = 1.0) -> list[int]:
         """The optimizer steps (0-based) that end a cycle: the last step that uses cycle k's LR.
@@ -427,20 +471,21 @@ class CyclicCurve(Curve):
             raise TypeError("total_steps=None is not allowed: cycle_ends needs the number of steps of training.")
         total, spe = self._checked(total_steps, steps_per_epoch)
         spu = self.steps_per_unit(spe, total)
+        after = total / spu - self.warmup  # the training after warmup, in units
         ends: list[int] = []
         k = 0
         while True:
-            b = snap((self.warmup + self.cycle_boundary(k)) * spu)
+            b = snap((self.warmup + self.cycle_boundary(k, after)) * spu)
             if b > total + 1:
                 break
             # The last step still in cycle k, searched near the boundary (float-noise proof).
             s = math.floor(b) + 1
             for _ in range(_FIXUPS):
-                if s < 0 or self._cycle_of_step(s, spu) <= k:
+                if s < 0 or self._cycle_of_step(s, spu, after) <= k:
                     break
                 s -= 1
-            nxt = self._cycle_of_step(s + 1, spu)
-            if 0 <= s < total and self._cycle_of_step(s, spu) == k < nxt:
+            nxt = self._cycle_of_step(s + 1, spu, after)
+            if 0 <= s < total and self._cycle_of_step(s, spu, after) == k < nxt:
                 ends.append(s)
             k = max(k + 1, nxt)  # the cycles between hold no step: none of them ends on one
         return ends

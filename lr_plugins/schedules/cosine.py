@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
+from typing_extensions import Unpack  # typing.Unpack from Python 3.11 on
+
 from lr_plugins._validation import check_real
-from lr_plugins.schedules.base import Curve
+from lr_plugins.schedules.base import CommonArgs, Curve
 
 __all__ = ["WarmupCosineCurve"]
 
@@ -35,7 +37,7 @@ class WarmupCosineCurve(Curve, name="WarmupCosine"):
     needs_total = True
     example_args = "max_lr=0.1, warmup=2"
 
-    def __init__(self, *, hold: float = 0, **common) -> None:
+    def __init__(self, *, hold: float = 0, **common: Unpack[CommonArgs]) -> None:
         self.hold = check_real("hold", hold, low=0.0)
         super().__init__(**common)
         self.check_length("hold", self.hold)

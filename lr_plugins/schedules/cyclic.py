@@ -4,16 +4,35 @@ from __future__ import annotations
 
 import math
 
-from lr_plugins._validation import check_bool, check_choice, check_real
-from lr_plugins.schedules.base import _FIXUPS, MIN_CYCLE, Curve, CyclicCurve, MomentumCycling
+from typing_extensions import Unpack  # typing.Unpack from Python 3.11 on
 
-__all__ = ["CyclicLRCurve", "OneCycleCurve", "CLR_MODES", "ANNEAL", "SMITH_FLOOR"]
+from lr_plugins._validation import check_bool, check_choice, check_real
+from lr_plugins.schedules.base import (
+    _FIXUPS,
+    MIN_CYCLE,
+    CommonArgs,
+    Curve,
+    CyclicCurve,
+    MomentumArgs,
+    MomentumCycling,
+    SharedArgs,
+)
+
+__all__ = ["CyclicLRCurve", "OneCycleCurve", "CyclicLRArgs", "OneCycleArgs", "CLR_MODES", "ANNEAL", "SMITH_FLOOR"]
 
 CLR_MODES = ("triangular", "triangular2", "exp_range")
 ANNEAL = ("cos", "linear")
 #: CyclicLR's floor as a fraction of its peak when ``min_lr`` is None: Smith (2017) sets the
 #: lower bound to 1/3 or 1/4 of the upper one; 1/4 is the wider cycle.
 SMITH_FLOOR = 0.25
+
+
+class CyclicLRArgs(SharedArgs, MomentumArgs, total=False):
+    """CyclicLR's shared keyword arguments (its ``min_lr``, which may be None, is its own)."""
+
+
+class OneCycleArgs(CommonArgs, MomentumArgs, total=False):
+    """OneCycle's shared keyword arguments."""
 
 
 class CyclicLRCurve(MomentumCycling, CyclicCurve, name="CyclicLR"):
@@ -57,13 +76,14 @@ class CyclicLRCurve(MomentumCycling, CyclicCurve, name="CyclicLR"):
         mode: str = "triangular",
         gamma: float = 1.0,
         min_lr: float | None = 0.0,
-        **common,
+        **common: Unpack[CyclicLRArgs],
     ) -> None:
         self.step_size = check_real("step_size", step_size, low=MIN_CYCLE)
         self.mode = check_choice("mode", mode, CLR_MODES)
         self.gamma = check_real("gamma", gamma, low=0.0, high=1.0, low_open=True)
         super().__init__(min_lr=0.0 if min_lr is None else min_lr, **common)
-        self.min_lr = None if min_lr is None else self.min_lr
+        # None (Smith's floor, following the peak) is CyclicLR's own: Curve's min_lr is a number.
+        self.min_lr = None if min_lr is None else self.min_lr  # type: ignore[assignment]
         self.check_length("step_size", self.step_size)
 
     def floor(self, peak: float) -> float:
@@ -119,10 +139,10 @@ class CyclicLRCurve(MomentumCycling, CyclicCurve, name="CyclicLR"):
         return self.max_momentum - (self.max_momentum - self.base_momentum) * factor * scale
 
     # A cycle ends at an LR trough, t = 2 s (k + 1); the trough step itself belongs to the cycle.
-    def cycle_boundary(self, k: int) -> float:
+    def cycle_boundary(self, k: int, total: float) -> float:
         return 2.0 * self.step_size * (k + 1)
 
-    def cycle_index(self, t: float) -> int:
+    def cycle_index(self, t: float, total: float) -> int:
         k = max(0, math.ceil(t / (2.0 * self.step_size)) - 1)
         for _ in range(_FIXUPS):  # float noise at a trough: the trough belongs to the cycle it ends
             if k <= 0 or t > 2.0 * self.step_size * k * (1 + 1e-12):
@@ -173,7 +193,7 @@ class OneCycleCurve(MomentumCycling, Curve, name="OneCycle"):
         final_div_factor: float = 1e4,
         anneal: str = "cos",
         three_phase: bool = False,
-        **common,
+        **common: Unpack[OneCycleArgs],
     ) -> None:
         self.pct_start = check_real("pct_start", pct_start, low=0.0, high=1.0, low_open=True, high_open=True)
         self.div_factor = check_real("div_factor", div_factor, low=0.0, low_open=True)

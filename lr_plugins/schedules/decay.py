@@ -6,8 +6,10 @@ import bisect
 import math
 from collections.abc import Sequence
 
+from typing_extensions import Unpack  # typing.Unpack from Python 3.11 on
+
 from lr_plugins._validation import check_bool, check_real
-from lr_plugins.schedules.base import Curve, at_most
+from lr_plugins.schedules.base import CommonArgs, Curve, at_most
 
 __all__ = ["StepDecayCurve", "ExponentialDecayCurve", "InverseTimeDecayCurve", "ConstantCurve"]
 
@@ -43,7 +45,7 @@ class StepDecayCurve(Curve, name="StepDecay"):
         step_size: float | None = None,
         gamma: float = 0.1,
         milestones: Sequence[float] | None = None,
-        **common,
+        **common: Unpack[CommonArgs],
     ) -> None:
         self.step_size = check_real("step_size", step_size, low=0.0, low_open=True, optional=True)
         self.gamma = check_real("gamma", gamma, low=0.0, high=1.0, low_open=True)
@@ -66,12 +68,13 @@ class StepDecayCurve(Curve, name="StepDecay"):
             self.check_length(f"milestones[{i}]", m)
 
     def body(self, t: float, total: float, peak: float, steps_per_unit: float) -> float:
-        if self.milestones is None:
-            k = math.floor(t / self.step_size)
-            if at_most((k + 1) * self.step_size, t):  # float noise just below a multiple
+        size = self.step_size  # exactly one of step_size and milestones is set
+        if size is not None:
+            k = math.floor(t / size)
+            if at_most((k + 1) * size, t):  # float noise just below a multiple
                 k += 1
         else:
-            k = bisect.bisect_right(self.milestones, t * (1 + 1e-12))
+            k = bisect.bisect_right(self.milestones or [], t * (1 + 1e-12))
         return max(self.min_lr, peak * self.gamma**k)
 
 
@@ -94,7 +97,7 @@ class ExponentialDecayCurve(Curve, name="ExponentialDecay"):
 
     example_args = "max_lr=0.1, rate=0.1"
 
-    def __init__(self, *, rate: float, staircase: bool = False, **common) -> None:
+    def __init__(self, *, rate: float, staircase: bool = False, **common: Unpack[CommonArgs]) -> None:
         self.rate = check_real("rate", rate, low=0.0)
         self.staircase = check_bool("staircase", staircase)
         super().__init__(**common)
@@ -123,7 +126,7 @@ class InverseTimeDecayCurve(Curve, name="InverseTimeDecay"):
 
     example_args = "max_lr=0.1, rate=0.5"
 
-    def __init__(self, *, rate: float, staircase: bool = False, **common) -> None:
+    def __init__(self, *, rate: float, staircase: bool = False, **common: Unpack[CommonArgs]) -> None:
         self.rate = check_real("rate", rate, low=0.0)
         self.staircase = check_bool("staircase", staircase)
         super().__init__(**common)

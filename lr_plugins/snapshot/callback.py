@@ -300,7 +300,7 @@ class SnapshotEnsemble(Callback):
         if not math.isfinite(total) or start >= total:
             return
         total = int(total)
-        if self._schedule.cycle_at(total, spe) > max(self._schedule.cycle_at(start, spe), 0):
+        if self._schedule.cycle_at(total, spe, total) > max(self._schedule.cycle_at(start, spe, total), 0):
             return
         warnings.warn(
             f"SnapshotEnsemble will save no snapshot in this fit: no cycle of {type(self._schedule).__name__} "

@@ -32,6 +32,7 @@ def schedules() -> list[ScheduleCallback]:
     return [
         WarmupCosine(max_lr=0.1, warmup=2, hold=1),
         SGDR(max_lr=0.1, min_lr=1e-4, cycle_length=2, cycle_mult=1.5, cycle_decay=0.8),
+        SGDR(cycle_length=None, replace_schedulers=True, log_lr=False),  # T_0: a quarter of training
         CyclicLR(max_lr=0.1, min_lr=0.025, step_size=2, mode="triangular2"),
         OneCycle(max_lr=0.1, pct_start=0.25, three_phase=True),
         StepDecay(max_lr=0.1, milestones=[15, 22], gamma=0.1),
