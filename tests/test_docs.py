@@ -147,3 +147,79 @@ def test_every_docs_page_is_in_the_nav() -> None:
     nav = set(entries(config["nav"]))
     on_disk = {str(p.relative_to(ROOT / "docs")) for p in (ROOT / "docs").rglob("*.md")}
     assert on_disk - nav == set(), "pages missing from mkdocs.yml's nav"
+
+
+def _readme_section(title: str) -> list[Block]:
+    """The blocks of the README section whose heading starts with ``title``."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index(f"\n### {title}")
+    after = re.search(r"\n#{2,3} ", text[start + 1:])  # the next heading (## or ###; "# comment" lines of blocks are not)
+    end = start + 1 + after.start() if after else -1
+    first = text[:start].count("\n") + 1
+    last = text[:end].count("\n") + 1 if end != -1 else len(text.splitlines())
+    return [b for b in blocks(ROOT / "README.md") if first <= b.line <= last]
+
+
+def _command_overrides(line: str, program: str) -> list[list[str]]:
+    """Every job of a README command line: its overrides, with ``-m`` comma lists expanded."""
+    import itertools
+    import shlex
+
+    words = shlex.split(line.split("#")[0])
+    assert words[: len(program.split())] == program.split(), line
+    args = [w for w in words[len(program.split()):] if w != "-m"]
+    choices = [[f"{a.split('=', 1)[0]}={v}" for v in a.split("=", 1)[1].split(",")] if "-m" in words else [a] for a in args]
+    return [list(job) for job in itertools.product(*choices)]
+
+
+def test_readme_hydra_use_composes_and_builds_each_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Everyday use 2: the README's conf/config.yaml, with each of its `python train.py` lines."""
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    section = _readme_section("2.")
+    config = next(b.code for b in section if b.lang == "yaml" and b.code.startswith("# conf/config.yaml"))
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.yaml").write_text(config)
+    lines = [ln for b in section if b.lang == "bash" for ln in b.code.splitlines() if ln.startswith("python train.py")]
+    assert len(lines) == 2, lines
+    jobs = [job for ln in lines for job in _command_overrides(ln, "python train.py")]
+    assert len(jobs) == 3
+    for job in jobs:
+        with initialize_config_dir(config_dir=str(tmp_path / "conf"), version_base="1.3"):
+            cfg = compose(config_name="config", overrides=job)
+        schedule = instantiate(cfg.schedule)
+        expected = {"sgdr": "SGDR", "clr": "CyclicLR", "onecycle": "OneCycle"}[job[0].split("=")[1]]
+        assert type(schedule).__name__ == expected, job
+        if "schedule.max_lr=0.05" in job:
+            assert schedule.max_lr == 0.05
+
+
+@pytest.mark.timeout(300)
+def test_readme_sweeps_are_valid_lr_train_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Everyday use 3: every job of every `lr-train -m` line passes lr-train's own validation."""
+    from lr_plugins.app.preview import compose_config
+    from lr_plugins.app.validate import validate
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LR_PLUGINS_CACHE", os.environ.get("LR_PLUGINS_CACHE", str(tmp_path / "cache")))
+    lines = [ln for b in _readme_section("3.") if b.lang == "bash" for ln in b.code.splitlines() if ln.startswith("lr-train")]
+    assert len(lines) == 3 and all(ln.startswith("lr-train -m ") for ln in lines), lines
+    jobs = [job for ln in lines for job in _command_overrides(ln, "lr-train")]
+    assert len(jobs) == 4 + 4 + 3
+    for job in jobs:
+        validate(compose_config(job))  # raises ConfigError naming the key on a stale command
+
+
+def test_readme_template_recipe_is_the_guides(tmp_path: Path) -> None:
+    """The README's lightning-hydra-template lines are the guide's, which test_template_app runs."""
+    guide = ROOT / "docs" / "guide" / "your-project.md"
+    if not guide.exists():
+        pytest.skip("docs/guide/your-project.md comes with the hydra-app branch")
+    in_guide = {b.code for b in blocks(guide) if b.lang in ("yaml", "bash")}
+    section = _readme_section("2.")
+    marks = ("lr-plugins:", "oc.select", "src/train.py")  # the defaults lines, callbacks entries, commands
+    recipe = [b.code for b in section if any(m in b.code for m in marks) or b.code.startswith("hydra:")]
+    assert len(recipe) == 4, recipe
+    for code in recipe:
+        assert code in in_guide, code
