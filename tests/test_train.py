@@ -145,7 +145,7 @@ def test_default_run_reduced_budget(tmp_path):
 
 def test_schedule_override_sgdr(tmp_path):
     proc = lr_train(["schedule=sgdr", "schedule.unit=epoch", "schedule.cycle_length=1", "schedule.max_lr=0.05", "data=digits",
-                     "model=mlp", "trainer.max_epochs=3", *FAST], tmp_path)
+                     "model=mlp", "trainer.max_epochs=3", "trainer.log_every_n_steps=1", *FAST], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (run,) = run_folders(tmp_path)
     lr = scalars(run / "tb", "lr-SGD")
@@ -227,7 +227,7 @@ def test_bad_override_fails_before_training(tmp_path, override, expected):
 
 
 def test_warmup_longer_than_training_is_refused_before_training(tmp_path):
-    proc = lr_train(["schedule.warmup=5", "trainer.max_epochs=2", "data=digits", "model=mlp", *FAST], tmp_path)
+    proc = lr_train(["schedule.unit=epoch", "schedule.warmup=5", "trainer.max_epochs=2", "data=digits", "model=mlp", *FAST], tmp_path)
     assert proc.returncode == 2
     (line,) = [line for line in proc.stderr.splitlines() if line.startswith("lr-train:")]
     assert "warmup=5.0" in line and "longer than training" in line and "nothing was trained" in line

@@ -274,10 +274,24 @@ def _build_callbacks(cfg: DictConfig) -> Any:
     for key, node in _node_items(cfg):
         if key == "logger":
             continue
-        built = _build(node, key)
+        built = _build(_outside_a_run(node), key)
         if hasattr(built, "check_total"):  # a schedule callback, wherever the config puts it
             schedule = built
     return schedule
+
+
+def _outside_a_run(node: DictConfig) -> DictConfig:
+    """``node`` with ``${hydra:runtime.output_dir}`` read as the current folder when no Hydra run
+    is set up (``lr-preview`` composes without one): the run folder does not exist yet, and the
+    callbacks built here only check their arguments (nothing is written)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return node
+    raw = OmegaConf.to_yaml(node)
+    if "${hydra:" not in raw:
+        return node
+    return OmegaConf.create(raw.replace("${hydra:runtime.output_dir}", os.getcwd()))
 
 
 def _build_model(cfg: DictConfig) -> None:
