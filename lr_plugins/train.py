@@ -3,9 +3,9 @@
 The app lives in :mod:`lr_plugins.app.train`; no library module imports this one.
 """
 
-from lr_plugins.app.train import main
+from lr_plugins.app.train import cli
 
-__all__ = ["main"]
+__all__ = ["cli"]
 
 if __name__ == "__main__":
-    main()
+    cli()

@@ -43,8 +43,7 @@ ROWS: list[Row] = [
          "tests/test_app_safety.py::test_lr_train_command_refuses_with_one_line_and_exit_2",
          "tests/test_train.py::test_warmup_longer_than_training_is_refused_before_training")),
     Row("CLI bad overrides incl. unknown options and keys (lr-train subprocess)",
-        "refused before any step, nothing left on disk; unknown options/keys get Hydra's own "
-        "(multi-line) message and exit 1, the rest exit 2 with one line",
+        "refused before any step with one line and exit 2 (unknown options and keys too), nothing left on disk",
         ("tests/test_train.py::test_bad_override_fails_before_training",)),
     Row("CLI data-loss cases (refused run into a user's, a crashed run's, the parent or the current folder)",
         "every file that existed is still there; only this run's new files removed",
@@ -60,6 +59,32 @@ ROWS: list[Row] = [
          "tests/test_app_safety.py::test_sweep_job_failing_mid_fit_keeps_the_summary_of_the_others",
          "tests/test_app_safety.py::test_joblib_sweep_with_a_bad_job_keeps_the_good_ones",
          "tests/test_summary.py")),
+    Row("Schedule API bad inputs (every argument of every schedule; lr_at, preview, cycle_at, cycle_ends)",
+        "TypeError/ValueError naming the argument, the value and what is allowed; no hang (10 s alarm)",
+        ("tests/test_validation.py", "tests/test_schedules_safety.py")),
+    Row("Malformed resume state in a checkpoint (schedule, snapshot records, LR finder result)",
+        "refused before any step with an error naming the key and what is wrong",
+        ("tests/test_callback_resume.py::test_malformed_schedule_state_refused_before_any_step",
+         "tests/test_finder_resume.py::test_malformed_checkpoint_state_names_the_problem")),
+    Row("Snapshots: crafted or copied checkpoint records, bad dirpath, members lost mid-training, kill -9 leftovers",
+        "no file outside this run's snapshot folder deleted or written; bad folders refused at fit start; "
+        "lost members left out with a warning",
+        ("tests/test_snapshot_safety.py",)),
+    Row("kill -9 loop (20 SIGKILLs, 6 during snapshot writes, each resumed)",
+        "snapshot folder and records consistent, LR sequence bit-identical to an uninterrupted run, "
+        "nothing outside the run folder changed",
+        ("tests/test_kill_resume.py",)),
+    Row("LR finder: unusable output_dir, the module's own log attributes, stop with min_epochs",
+        "refused at fit start before any step, nothing left behind; the module comes back exactly",
+        ("tests/test_finder_apply.py::test_unusable_output_dir_fails_at_fit_start_before_any_step",
+         "tests/test_finder_restore.py::test_the_modules_own_log_attributes_are_put_back_exactly",
+         "tests/test_finder_apply.py::test_stop_with_min_epochs_is_refused_before_any_step")),
+    Row("DDP (2 processes, ddp_spawn) with a TensorBoard logger: finder, snapshots, schedule logging",
+        "finishes under pytest's timeout (no hang), ranks agree",
+        ("tests/test_finder_ddp.py::test_ddp_spawn_with_a_tensorboard_logger_finishes_and_ranks_agree",
+         "tests/test_snapshot_safety.py::test_ddp_with_a_logger_leaves_out_a_member_deleted_on_rank_0",
+         "tests/test_snapshot_safety.py::test_ddp_refuses_a_bad_dirpath_on_every_rank_without_hanging",
+         "tests/test_callback.py::test_ddp_two_processes_apply_and_log_the_single_process_lr")),
 ]
 
 

@@ -41,7 +41,7 @@ from lr_plugins.app.run_guard import remove_created
 from lr_plugins.app.summary import RESULT_FILE
 from lr_plugins.app.validate import ConfigError, one_line, validate
 
-__all__ = ["main", "train", "config_dir", "ConfigError", "RESULT_FILE", "instantiate_callbacks", "resolve_ckpt_path",
+__all__ = ["cli", "main", "train", "config_dir", "ConfigError", "RESULT_FILE", "instantiate_callbacks", "resolve_ckpt_path",
            "make_trainer", "fit"]
 
 _HISTORY_FILE = "history.json"
@@ -387,5 +387,29 @@ def main(cfg: DictConfig) -> float | None:
     return _finish(cfg, run_dir, out)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The ``lr-train`` command: :func:`main`, with the overrides of a single run composed first.
+
+    Hydra reports an unknown option or key (``schedule=sgdrr``, ``schedule.max_lrr=1``) itself,
+    on several lines and with exit status 1, before :func:`main` runs. A single run (no ``-m``,
+    ``--help``, ``--cfg`` or other flag) is therefore composed here first, with the same compose
+    call as ``lr-preview``: such an error is refused like any other bad value, in one line with
+    exit status 2, and nothing is created. A multirun leaves it to Hydra, which composes each job.
+    """
+    args = sys.argv[1:]
+    if args and not any(a.startswith("-") for a in args):
+        from lr_plugins.app.preview import compose_config
+
+        try:
+            compose_config(args)
+        except Exception as e:  # noqa: BLE001 - Hydra's and OmegaConf's composition errors only
+            if not type(e).__module__.startswith(("hydra", "omegaconf")):
+                raise
+            message = one_line(e).split(" Config search path:")[0]
+            print(f"lr-train: invalid config, nothing was trained: {message}", file=sys.stderr)
+            raise SystemExit(2) from None
     main()
+
+
+if __name__ == "__main__":
+    cli()
