@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_train import FAST, lr_train  # the subprocess runner of lr-train
 
 from lr_plugins.app import preview
 from lr_plugins.app import train as app
-from test_train import FAST, lr_train  # the subprocess runner of lr-train
 
 DIGITS = ["data=digits", "model=mlp"]
 

@@ -163,7 +163,7 @@ class Zygote:
         env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
         self.proc = subprocess.Popen(
             [sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=open(ctl / "zygote.err", "w"), text=True, env=env, cwd=ctl,
+            stderr=open(ctl / "zygote.err", "w"), text=True, env=env, cwd=ctl,  # noqa: SIM115 - held by the child for its life
         )
         self.out: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=_lines, args=(self.proc.stdout, self.out), daemon=True).start()
@@ -192,7 +192,7 @@ class Child:
     def __init__(self, zygote: Zygote, fifo: Path):
         self.zygote, self.pid, self.returncode = zygote, None, None
         self.lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=lambda: _lines(open(fifo), self.lines), daemon=True).start()
+        threading.Thread(target=lambda: _lines(open(fifo), self.lines), daemon=True).start()  # noqa: SIM115 - read until the writer closes
 
     def next_line(self, deadline: float) -> str | None:
         """The next line; ``None`` at the end of the output. Fails the test past ``deadline`` (a hang)."""

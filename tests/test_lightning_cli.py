@@ -9,9 +9,8 @@ import lightning.pytorch as L
 import pytest
 
 pytest.importorskip("jsonargparse")
-from lightning.pytorch.cli import LightningCLI  # noqa: E402
-
-from conftest import LRRecorder  # noqa: E402
+from conftest import LRRecorder
+from lightning.pytorch.cli import LightningCLI
 
 CONFIG = """
 seed_everything: 0

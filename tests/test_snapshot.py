@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import lr_plugins.snapshot.store as store
 from lr_plugins import SGDR, CyclicLR, SnapshotEnsemble, WarmupCosine
 from lr_plugins.app.models import Classifier
-from lr_plugins.snapshot import load_ensemble, list_snapshots
+from lr_plugins.snapshot import list_snapshots, load_ensemble
 
 
 class WeightRecorder(L.Callback):

@@ -83,7 +83,7 @@ def test_crafted_records_cannot_reach_files_outside_the_folder(tmp_path, key):
 
 
 def test_refused_record_whose_name_does_not_match_its_cycle_and_step(tmp_path):
-    snap, ckpt = first_run(tmp_path, dirpath=tmp_path / "s")
+    _, ckpt = first_run(tmp_path, dirpath=tmp_path / "s")
     state = torch.load(ckpt, weights_only=False)
     records = state["callbacks"][state_key(state)]["records"]
     assert records == [{"cycle": c, "step": e, "file": f"cycle{c:03d}-step{e:08d}.pt"} for c, e in [(0, 7), (1, 15), (2, 23)]]
@@ -223,7 +223,7 @@ def test_a_snapshot_lost_mid_training_is_left_out(tmp_path, how):
     message = str([w.message for w in rec if "damaged" in str(w.message)][0])
     assert all(name in message for name in lost[how])
     assert trainer.current_epoch == 5  # the fit went on to the end
-    kept = [p for p in snap.paths]
+    kept = list(snap.paths)
     assert not set(lost[how]) & {p.name for p in kept}
     acc, nll, _ = reference_metrics(kept, class_loader(n=64, seed=1))
     m = trainer.callback_metrics

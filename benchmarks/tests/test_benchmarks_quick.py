@@ -14,8 +14,17 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from benchmarks import (_common, _rules, ddp_scaling, lr_finder, lr_finder_rule_search, lr_finder_sweep, mnist1d_anchor,
-                        snapshot_ensemble, time_to_target)
+from benchmarks import (
+    _common,
+    _rules,
+    ddp_scaling,
+    lr_finder,
+    lr_finder_rule_search,
+    lr_finder_sweep,
+    mnist1d_anchor,
+    snapshot_ensemble,
+    time_to_target,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -109,7 +118,7 @@ def test_anchor_reads_test_acc_from_tensorboard(tmp_path):
 
 
 def test_anchor_table_puts_measured_rows_next_to_the_paper():
-    config = list(mnist1d_anchor.CONFIGS)[0]
+    config = next(iter(mnist1d_anchor.CONFIGS))
     rows = [{"config": config, "seed": s, "command": f"lr-train seed={s}", "test_acc": a, "wall_seconds": 20.0,
              "app_seconds": 12.0, "threads": 1}
             for s, a in enumerate([0.93, 0.95, 0.97])]

@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks import _common, lr_finder_schedule as lfs
+from benchmarks import _common
+from benchmarks import lr_finder_schedule as lfs
 
 GRID = (0.01, 0.1, 1.0)
 SEEDS = (0, 1)

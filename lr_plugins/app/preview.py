@@ -24,7 +24,7 @@ import logging
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -83,7 +83,7 @@ def _planned_fit(cfg: DictConfig) -> tuple[Any, Any, float, float]:
     model_cfg = cfg.model.copy()
     _fill_in_features(model_cfg, dm)
     model = _build(model_cfg, "model")
-    kwargs: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)
+    kwargs = cast(dict[str, Any], OmegaConf.to_container(cfg.trainer, resolve=True))
     _check_trainer_keys(kwargs)
     kwargs.update(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
     quiet = logging.getLogger("lightning.pytorch")

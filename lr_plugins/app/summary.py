@@ -30,7 +30,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]  # PyYAML ships no type hints
 from hydra.experimental.callback import Callback
 
 from lr_plugins._atomic import write_atomic

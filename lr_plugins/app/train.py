@@ -132,7 +132,7 @@ def instantiate_callbacks(callbacks_cfg: DictConfig | None, checkpointing: bool 
     out = []
     for name in callbacks_cfg:
         node = callbacks_cfg._get_node(name)
-        key = _interpolated_key(node) or f"callbacks.{name}"
+        key = _interpolated_key(node) or f"callbacks.{name!s}"
         conf = callbacks_cfg[name]
         if not isinstance(conf, DictConfig) or "_target_" not in conf:
             continue
@@ -402,7 +402,7 @@ def cli() -> None:
 
         try:
             compose_config(args)
-        except Exception as e:  # noqa: BLE001 - Hydra's and OmegaConf's composition errors only
+        except Exception as e:
             if not type(e).__module__.startswith(("hydra", "omegaconf")):
                 raise
             message = one_line(e).split(" Config search path:")[0]

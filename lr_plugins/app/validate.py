@@ -115,9 +115,10 @@ def _check_devices(value: Any) -> None:
         parts = [p.strip() for p in value.split(",") if p.strip()]
         if value.strip() == "-1" or (parts and all(p.isdigit() for p in parts) and value.strip() != "0"):
             return
-    elif OmegaConf.is_list(value) or isinstance(value, (list, tuple)):
-        if len(value) and all(_is_int(v) and v >= 0 for v in value):
-            return
+    elif (OmegaConf.is_list(value) or isinstance(value, (list, tuple))) and (
+        len(value) and all(_is_int(v) and v >= 0 for v in value)
+    ):
+        return
     _refuse("trainer.devices", value, allowed)
 
 
@@ -241,7 +242,7 @@ def _node_items(cfg: DictConfig) -> list[tuple[str, DictConfig]]:
     items = [(g, cfg[g]) for g in (*CALLBACK_GROUPS, "logger") if isinstance(cfg.get(g), DictConfig)]
     callbacks = cfg.get("callbacks")
     if isinstance(callbacks, DictConfig):
-        items += [(f"callbacks.{k}", v) for k, v in callbacks.items() if isinstance(v, DictConfig)]
+        items += [(f"callbacks.{k!s}", v) for k, v in callbacks.items() if isinstance(v, DictConfig)]
     return [(k, v) for k, v in items if "_target_" in v]
 
 
@@ -291,7 +292,7 @@ def _outside_a_run(node: DictConfig) -> DictConfig:
     raw = OmegaConf.to_yaml(node)
     if "${hydra:" not in raw:
         return node
-    return OmegaConf.create(raw.replace("${hydra:runtime.output_dir}", os.getcwd()))
+    return typing.cast(DictConfig, OmegaConf.create(raw.replace("${hydra:runtime.output_dir}", os.getcwd())))
 
 
 def _build_model(cfg: DictConfig) -> None:
@@ -334,7 +335,7 @@ def validate(cfg: DictConfig) -> None:
     try:
         _check_top(cfg)
         if isinstance(cfg.get("trainer"), DictConfig):
-            trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
+            trainer = typing.cast(dict[str, Any], OmegaConf.to_container(cfg.trainer, resolve=True))
             check_trainer(trainer)
             _check_trainer_builds(trainer)
         _check_paths(cfg)

@@ -441,7 +441,7 @@ class CyclicCurve(Curve):
         is needed only where the cycles depend on it (``unit="fraction"``, SGDR's
         ``cycle_length=None``).
 
-        Example:
+        Examples:
             >>> from lr_plugins import SGDR
             >>> [SGDR(cycle_length=2, unit="step").cycle_at(s) for s in range(5)]
             [0, 0, 1, 1, 2]

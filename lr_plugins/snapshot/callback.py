@@ -327,8 +327,8 @@ class SnapshotEnsemble(Callback):
             return
         self._last_step = step
         done = step - 1  # the optimizer step that just completed
-        spe, total = self._schedule.fit_steps_per_epoch, self._schedule.fit_total_steps
-        total = None if math.isinf(total) else int(total)  # unit="fraction" places cycles by the total
+        spe, planned = self._schedule.fit_steps_per_epoch, self._schedule.fit_total_steps
+        total = None if math.isinf(planned) else int(planned)  # unit="fraction" places cycles by the total
         cycle = self._schedule.cycle_at(done, spe, total)
         if cycle >= 0 and self._schedule.cycle_at(done + 1, spe, total) > cycle:
             self._snapshot(trainer, pl_module, cycle, done)
@@ -424,7 +424,8 @@ class SnapshotEnsemble(Callback):
         if not self.records:  # a fresh callback: use the snapshots already in the folder
             self._dir = self._dir or self._resolve_dir(trainer)
             found = list_snapshots(self._dir)[-self.keep :] if self.keep else list_snapshots(self._dir)
-            self.records = [{"cycle": c, "step": e, "file": p.name} for p in found for c, e in [parse_name(p.name)]]
+            names = [(p.name, parse_name(p.name)) for p in found]
+            self.records = [{"cycle": ce[0], "step": ce[1], "file": name} for name, ce in names if ce is not None]
         self._drop_unreadable(trainer, "in the snapshot folder")
         if len(self.records) < 2:
             return
