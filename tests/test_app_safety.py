@@ -53,7 +53,7 @@ BAD_CLI = [
     (["lr_finder=steepest", "lr_finder.output_dir={file}/finder"], ["lr_finder.output_dir=", "is a file"]),
     pytest.param(["+trainer.default_root_dir={file}"], ["trainer.default_root_dir=", "not a folder"], marks=SLOW),
     (["trainer=ddp", "schedule.unit=epoch", "schedule.warmup=100"], ["warmup=100", "longer than training"]),
-    pytest.param(["schedule.warmup=30", "trainer.max_epochs=20"], ["warmup=30", "longer than training"], marks=SLOW),
+    pytest.param(["schedule.unit=epoch", "schedule.warmup=30", "trainer.max_epochs=20"], ["warmup=30", "longer than training"], marks=SLOW),
     pytest.param(["schedule.max_lr=abc"], ["max_lr='abc'", "finite number"], marks=SLOW),
     pytest.param(["schedule.warmup=-1"], ["warmup=-1", "[0.0, inf]"], marks=SLOW),
     pytest.param(["+schedule.hlod=3"], ["hlod", "allowed keys", "hold"], marks=SLOW),

@@ -14,7 +14,6 @@ with the module's own scheduler switched off (`model.scheduler=null`) and on.
 from __future__ import annotations
 
 import csv
-import inspect
 import math
 import os
 import subprocess
@@ -414,13 +413,8 @@ def test_schedule_refuses_the_modules_scheduler_by_default(app):
     assert "ReduceLROnPlateau" in proc.stderr
 
 
-# Issue 13.5: the schedule callback's opt-in to take over from the module's scheduler. Wired by
-# the lead once the callback branch (replace_schedulers=True) is merged; skipped until then.
-_TAKES_OVER = "replace_schedulers" in inspect.signature(__import__("lr_plugins").SGDR).parameters
-
-
+# Issue 13.5: the schedule callback's opt-in to take over from the module's scheduler.
 @pytest.mark.slow
-@pytest.mark.skipif(not _TAKES_OVER, reason="needs SGDR(replace_schedulers=...) from the callback branch (issue 13.5)")
 def test_schedule_sgdr_takes_over_from_the_modules_scheduler(app):
     proc = run(app, "schedule=sgdr", "schedule.cycle_length=2", "schedule.unit=epoch", "+schedule.replace_schedulers=true",
                warnings="default")
