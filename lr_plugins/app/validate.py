@@ -312,10 +312,16 @@ def _finder_exits(cfg: DictConfig) -> bool:
     return any(_is_finder(key) and node.get("stop") is True for key, node in _node_items(cfg))
 
 
+def _checks_length(cfg: DictConfig, schedule: Any) -> bool:
+    """Whether :func:`_check_length` applies: a schedule and a training to plan."""
+    return schedule is not None and hasattr(schedule, "check_total") and not _finder_exits(cfg)
+
+
 def _check_length(cfg: DictConfig, schedule: Any) -> None:
-    """The schedule against the planned training length (what it checks again at fit start)."""
-    if schedule is None or not hasattr(schedule, "check_total") or _finder_exits(cfg):
-        return
+    """The schedule against the planned training length (what it checks again at fit start).
+
+    It builds the run's data module, model and Trainer (``training_steps``), so their own checks
+    run here too."""
     from lr_plugins.app.preview import training_steps
 
     spe, total = training_steps(cfg)
@@ -340,7 +346,9 @@ def validate(cfg: DictConfig) -> None:
             _check_trainer_builds(trainer)
         _check_paths(cfg)
         schedule = _build_callbacks(cfg)
-        _build_model(cfg)
-        _check_length(cfg, schedule)
+        if _checks_length(cfg, schedule):
+            _check_length(cfg, schedule)  # builds the data and the model once, as part of the plan
+        else:
+            _build_model(cfg)
     except ConfigError as e:
         raise ConfigError(one_line(e)) from e.__cause__
