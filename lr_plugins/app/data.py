@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from lr_plugins._atomic import atomic_open
+from lr_plugins.files import atomic_open
 from lr_plugins._validation import check_int, check_real
 
 __all__ = ["MNIST1DDataModule", "DigitsDataModule", "load_mnist1d", "cache_dir"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import lightning.pytorch as L
 
-from lr_plugins._atomic import write_json
+from lr_plugins.files import write_json
 from lr_plugins.callback import ScheduleCallback, momentum_tags
 
 __all__ = ["RunHistory"]

@@ -29,7 +29,7 @@ from typing import Any, cast
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from lr_plugins._atomic import write_atomic
+from lr_plugins.files import write_atomic
 from lr_plugins._figures import figure_png, new_figure
 
 __all__ = ["main", "plan", "training_steps", "fit_steps", "text_plot", "compose_config"]

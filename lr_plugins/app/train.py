@@ -36,7 +36,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from lr_plugins._atomic import write_json
+from lr_plugins.files import write_json
 from lr_plugins.app.run_guard import remove_created
 from lr_plugins.app.summary import RESULT_FILE
 from lr_plugins.app.validate import ConfigError, one_line, validate

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from lr_plugins._atomic import write_atomic
+from lr_plugins.files import write_atomic
 
 __all__ = ["LRFinderResult"]
 

@@ -268,6 +268,32 @@ class Curve:
                 f"({total_steps:g} optimizer steps = {total_steps / spu:g} {self.unit}s)."
             )
 
+    def total_free_steps(self, total_steps: float, steps_per_epoch: float) -> float:
+        """How many leading optimizer steps have an LR that does not depend on ``total_steps``.
+
+        The length-change contract: a fit resumed at optimizer step ``s`` with another length of
+        training continues seamlessly (the rest of the curve follows the new length) when
+        ``s <= min(total_free_steps(old), total_free_steps(new))``: every step run so far had the
+        same LR under both lengths. Otherwise the callback refuses before any step, or re-plans
+        the rest of the curve when asked (``on_length_change="continue"``).
+
+        ``inf`` for a curve that never depends on the length (constant, decays and SGDR counted
+        in epochs or steps); ``0`` for one that depends on it from the first step
+        (``unit="fraction"``, OneCycle, SGDR with ``cycle_length=None``). A family whose curve
+        depends on the length only after some point (WarmupCosine: after warmup and hold)
+        overrides this.
+
+        Example:
+            >>> from lr_plugins import StepDecay, WarmupCosine
+            >>> StepDecay(step_size=2, unit="step").total_free_steps(100, 10)
+            inf
+            >>> WarmupCosine(warmup=2, hold=1).total_free_steps(100, steps_per_epoch=10)
+            30.0
+        """
+        if self.unit == "fraction" or self.needs_total:
+            return 0.0
+        return math.inf
+
     # ------------------------------------------------------------------ config
     def config(self) -> dict[str, Any]:
         """The constructor arguments as a dict: what a checkpoint stores to detect a changed schedule."""

@@ -51,6 +51,12 @@ class WarmupCosineCurve(Curve, name="WarmupCosine"):
                 f"they must be shorter than training ({total_steps / spu:g} {self.unit}s)."
             )
 
+    def total_free_steps(self, total_steps: float, steps_per_epoch: float) -> float:
+        """Warmup and hold do not depend on the length of training; the cosine does."""
+        if self.unit == "fraction":
+            return 0.0
+        return (self.warmup + self.hold) * self.steps_per_unit(steps_per_epoch, total_steps)
+
     def body(self, t: float, total: float, peak: float, steps_per_unit: float) -> float:
         if t < self.hold:
             return peak

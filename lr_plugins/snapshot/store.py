@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from lr_plugins._atomic import atomic_open
+from lr_plugins.files import atomic_open
 
 __all__ = [
     "FORMAT",
