@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from lr_plugins.files import atomic_open
 from lr_plugins._validation import check_int, check_real
+from lr_plugins.files import atomic_open
 
 __all__ = ["MNIST1DDataModule", "DigitsDataModule", "load_mnist1d", "cache_dir"]
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import lightning.pytorch as L
 
-from lr_plugins.files import write_json
 from lr_plugins.callback import ScheduleCallback, momentum_tags
+from lr_plugins.files import write_json
 
 __all__ = ["RunHistory"]
 

@@ -29,8 +29,8 @@ from typing import Any, cast
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from lr_plugins.files import write_atomic
 from lr_plugins._figures import figure_png, new_figure
+from lr_plugins.files import write_atomic
 
 __all__ = ["main", "plan", "training_steps", "fit_steps", "text_plot", "compose_config"]
 

@@ -33,8 +33,8 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]  # PyYAML ships no type hints
 from hydra.experimental.callback import Callback
 
-from lr_plugins.files import write_atomic
 from lr_plugins._figures import figure_png, new_figure
+from lr_plugins.files import write_atomic
 
 __all__ = ["SweepSummary", "summarize", "load_results", "failed_jobs", "markdown_table", "format_metric"]
 

@@ -36,10 +36,10 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from lr_plugins.files import write_json
 from lr_plugins.app.run_guard import remove_created
 from lr_plugins.app.summary import RESULT_FILE
 from lr_plugins.app.validate import ConfigError, one_line, validate
+from lr_plugins.files import write_json
 
 __all__ = ["cli", "main", "train", "config_dir", "ConfigError", "RESULT_FILE", "instantiate_callbacks", "resolve_ckpt_path",
            "make_trainer", "fit"]

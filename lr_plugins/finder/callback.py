@@ -13,8 +13,8 @@ import lightning.pytorch as pl
 import numpy as np
 from lightning.pytorch.callbacks import Callback
 
-from lr_plugins.files import write_atomic
 from lr_plugins._validation import check_bool, check_choice, check_int, check_real
+from lr_plugins.files import write_atomic
 from lr_plugins.finder.apply import apply_lr
 from lr_plugins.finder.auto import planned_total, resolve_rule
 from lr_plugins.finder.range_test import ramp, run_range_test
