@@ -305,7 +305,7 @@ class ScheduleCallback(Callback, Curve):
             f"LR: the checkpoint planned {old.total_steps:g} steps ({old.steps_per_epoch:g} per epoch), this fit "
             f"{new.total_steps:g} ({new.steps_per_epoch:g} per epoch), and step {step} would use LR {after:.6g} "
             f"instead of {before:.6g}. Keep the old length ({', '.join(keep)}), or pass "
-            f"{name}(..., on_length_change='continue') (Hydra: schedule.on_length_change=continue) to re-plan the "
+            f"{name}(..., on_length_change='continue') (Hydra: ++schedule.on_length_change=continue) to re-plan the "
             "rest of the curve from the current LR to the new end."
         )
 
