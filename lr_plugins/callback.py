@@ -274,7 +274,6 @@ class ScheduleCallback(Callback, Curve):
                 "at the restored step, so the curve is not the one the checkpoint was trained with.",
                 category=UserWarning,
             )
-        self._driven_steps = int(state.get("driven_steps", 0))
         old = Plan.from_state(state)
         if old.steps_per_epoch == spe and old.total_steps == total:
             return old
@@ -315,7 +314,10 @@ class ScheduleCallback(Callback, Curve):
         # Peaks are read here, not at fit start, so an LR finder that ran at fit start can set max_lr.
         for j in range(len(self._base_lrs)):
             self.check_peak(self._peak(j), "max_lr" if self.max_lr is not None else f"optimizer {j}'s lr")
-        self._use(self._check_resume(trainer, steps_per_epoch(trainer), total_steps(trainer)))
+        if self._loaded_state is not None:
+            self._driven_steps = int(self._loaded_state.get("driven_steps", 0))
+        total = total_steps(trainer, steps_done=self._step(trainer))
+        self._use(self._check_resume(trainer, steps_per_epoch(trainer), total))
         # Param groups are captured here: restoring a checkpoint replaces the optimizer's group dicts.
         self._plan = [
             (opt.param_groups, [lr / lrs[0] for lr in lrs], self._peak(j), "betas" in opt.defaults)
@@ -350,10 +352,10 @@ class ScheduleCallback(Callback, Curve):
         self._hand_over_to_swa(trainer)
         epoch, done = self._start
         spe = steps_per_epoch(trainer)
-        total = total_steps(trainer, batches_done=done if trainer.current_epoch == epoch else 0)
+        step = self._step(trainer)
+        total = total_steps(trainer, batches_done=done if trainer.current_epoch == epoch else 0, steps_done=step)
         plan = self._length_plan
         if spe != plan.steps_per_epoch or total != plan.total_steps:
-            step = self._step(trainer)
             follow, cont = replan(self, plan, step, spe, total)
             self._use(follow if cont is None else cont)
             if step > 0:  # before the first step the new length is simply the plan

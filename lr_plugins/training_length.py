@@ -74,15 +74,17 @@ def batches_done_in_epoch(trainer: pl.Trainer) -> int:
     return 0
 
 
-def total_steps(trainer: pl.Trainer, batches_done: int | None = None) -> float:
+def total_steps(trainer: pl.Trainer, batches_done: int | None = None, steps_done: int | None = None) -> float:
     """Optimizer steps the whole fit takes, the steps already run included; ``inf`` for infinite training.
 
     Args:
         trainer: The Trainer at train start or at the start of an epoch (its train dataloader set up).
         batches_done: Batches of the current epoch already run; ``None`` reads it from the fit
             loop (right for train start, a resume included).
+        steps_done: Optimizer steps already run; ``None``: ``trainer.global_step`` (which counts
+            the steps of every optimizer under manual optimization).
     """
-    done = trainer.global_step
+    done = trainer.global_step if steps_done is None else steps_done
     max_steps = trainer.max_steps
     cap = math.inf if max_steps is None or max_steps < 0 else float(max_steps)
     max_epochs = trainer.max_epochs
