@@ -37,7 +37,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from lr_plugins.callback import ScheduleCallback, steps_per_epoch, total_steps
+from lr_plugins.callback import ScheduleCallback
+from lr_plugins.training_length import steps_per_epoch, total_steps
 from lr_plugins.finder import LRFinder
 
 __all__ = ["ConfigError", "one_line", "config_dir", "compose_config", "Run", "build_run", "build_node",
