@@ -322,7 +322,7 @@ class SGDR(ScheduleCallback, SGDRCurve):
     def __init__(
         self,
         *,
-        cycle_length: float | None,
+        cycle_length: float | None = None,
         cycle_mult: float = 1.0,
         cycle_decay: float = 1.0,
         **kwargs: Unpack[ScheduleArgs],
