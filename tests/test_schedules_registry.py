@@ -117,7 +117,7 @@ def test_every_curve_has_a_preset():
         assert f"lr_plugins.{name}" in targets.values(), (
             f"curve {name!r} has no preset: add lr_plugins/conf/schedule/<name>.yaml with _target_: lr_plugins.{name} "
             "and the shared keys (see sgdr.yaml), relative to the optimizer's LR and to the length of training")
-    assert sorted(targets.values()) == sorted(f"lr_plugins.{n}" for n in CURVES), targets  # one preset each
+    assert set(targets.values()) <= {f"lr_plugins.{n}" for n in CURVES}, targets  # every preset is a schedule
 
 
 def _keywords(init) -> tuple[dict[str, inspect.Parameter], set[str]]:
