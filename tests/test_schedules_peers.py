@@ -8,11 +8,8 @@ both (``atol=0``).
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-import torch
 from test_schedules_parity import close, torch_trace
-from torch.optim import lr_scheduler as tl
 
 from lr_plugins import WarmupStableDecay
 
