@@ -46,9 +46,11 @@ from lr_plugins.schedules import (
     CyclicLRArgs,
     CyclicLRCurve,
     ExponentialDecayCurve,
+    InverseSqrtCurve,
     InverseTimeDecayCurve,
     OneCycleArgs,
     OneCycleCurve,
+    PolynomialDecayCurve,
     SGDRCurve,
     StepDecayCurve,
     WarmupCosineCurve,
@@ -69,6 +71,8 @@ __all__ = [
     "InverseTimeDecay",
     "Constant",
     "WarmupStableDecay",
+    "PolynomialDecay",
+    "InverseSqrt",
     "lr_tags",
     "momentum_tags",
     "steps_per_epoch",
@@ -404,3 +408,17 @@ class WarmupStableDecay(ScheduleCallback, WarmupStableDecayCurve):
 
     def __init__(self, *, decay: float = 0.2, decay_shape: str = "1-sqrt", **kwargs: Unpack[ScheduleArgs]) -> None:
         super().__init__(decay=decay, decay_shape=decay_shape, **kwargs)
+
+
+class PolynomialDecay(ScheduleCallback, PolynomialDecayCurve):
+    __doc__ = _doc(PolynomialDecayCurve, "max_lr=0.1, warmup=1, power=1.0")
+
+    def __init__(self, *, power: float = 1.0, **kwargs: Unpack[ScheduleArgs]) -> None:
+        super().__init__(power=power, **kwargs)
+
+
+class InverseSqrt(ScheduleCallback, InverseSqrtCurve):
+    __doc__ = _doc(InverseSqrtCurve, "max_lr=0.1, warmup=1")
+
+    def __init__(self, *, timescale: float | None = None, **kwargs: Unpack[ScheduleArgs]) -> None:
+        super().__init__(timescale=timescale, **kwargs)

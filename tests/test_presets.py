@@ -119,6 +119,12 @@ def test_presets_mean_what_their_comments_say():
         assert at["inverse_time"].lr_at(n, total_steps=n) == pytest.approx(0.1)
         wsd = at["wsd"].preview(n)  # peak from 5% to 80%, then 1 - sqrt(p) to 0 over the last 20%
         assert wsd[n // 20] == wsd[4 * n // 5 - 1] == 1.0 and wsd[9 * n // 10] == pytest.approx(1 - 0.5**0.5)
+        lin, poly = at["linear"].preview(n), at["polynomial"].preview(n)  # peak at 5%, then (1 - p)**power
+        assert lin[n // 20] == poly[n // 20] == 1.0 and at["linear"].lr_at(n, total_steps=n) == 0.0
+        p = (n - 1 - n // 20) / (n - n // 20)
+        assert (lin[-1], poly[-1]) == pytest.approx((1 - p, (1 - p) ** 0.9))
+        isq = at["inverse_sqrt"].preview(n)  # timescale = warmup: half the peak 3 warmups after it
+        assert isq[n // 20] == 1.0 and isq[4 * n // 20] == pytest.approx(0.5)
         one = at["onecycle"].preview(n)
         assert one.argmax() == round(0.3 * n) - 1 and one[0] == pytest.approx(1 / 25)
 

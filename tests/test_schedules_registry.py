@@ -28,7 +28,7 @@ from lr_plugins.schedules import CURVES, SMITH_FLOOR, CommonArgs, Curve, CyclicC
 
 #: The smallest valid arguments of each schedule that has required ones.
 OWN = {"SGDR": {"cycle_length": 2}, "CyclicLR": {"step_size": 2}, "StepDecay": {"step_size": 2},
-       "ExponentialDecay": {"rate": 0.1}, "InverseTimeDecay": {"rate": 0.1}}
+       "ExponentialDecay": {"rate": 0.1}, "InverseTimeDecay": {"rate": 0.1}, "InverseSqrt": {"timescale": 1}}
 
 
 def test_every_curve_class_of_the_package_is_registered_once():
