@@ -50,6 +50,7 @@ from lr_plugins.schedules import (
     InverseTimeDecayCurve,
     OneCycleArgs,
     OneCycleCurve,
+    PlateauCurve,
     PolynomialDecayCurve,
     SGDRCurve,
     StepDecayCurve,
@@ -73,6 +74,7 @@ __all__ = [
     "WarmupStableDecay",
     "PolynomialDecay",
     "InverseSqrt",
+    "Plateau",
     "lr_tags",
     "momentum_tags",
     "steps_per_epoch",
@@ -422,3 +424,67 @@ class InverseSqrt(ScheduleCallback, InverseSqrtCurve):
 
     def __init__(self, *, timescale: float | None = None, **kwargs: Unpack[ScheduleArgs]) -> None:
         super().__init__(timescale=timescale, **kwargs)
+
+
+class Plateau(ScheduleCallback, PlateauCurve):
+    __doc__ = _doc(PlateauCurve, "max_lr=0.1, monitor='val_loss', patience=3")
+
+    #: Where a checkpoint keeps the rule's state (best value, counters, reductions).
+    STATE = "lr_plugins.plateau"
+    _pending_rule: dict[str, Any] | None = None
+
+    def __init__(
+        self,
+        *,
+        monitor: str = "val_loss",
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        **kwargs: Unpack[ScheduleArgs],
+    ) -> None:
+        super().__init__(monitor=monitor, mode=mode, factor=factor, patience=patience, threshold=threshold,
+                         threshold_mode=threshold_mode, cooldown=cooldown, **kwargs)
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_fit_start(trainer, pl_module)
+        self.reset()  # a fit starts the rule afresh; a resumed one gets its state back at train start
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        pending, self._pending_rule = self._pending_rule, None
+        if pending is not None:
+            self.load_rule_state(pending)
+        super().on_train_start(trainer, pl_module)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking and trainer.state.fn == "fit":
+            self._feed(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.enable_validation:  # no validation in this fit: the epoch's training metrics
+            self._feed(trainer)
+
+    def _feed(self, trainer: pl.Trainer) -> None:
+        """Give the rule the monitored value (from the end of the warmup on); rewrite the LR if it dropped."""
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is None:
+            logged = ", ".join(repr(k) for k in sorted(trainer.callback_metrics)) or "none"
+            raise ValueError(
+                f"monitor={self.monitor!r} is not allowed: no metric of that name is logged (logged: {logged}); "
+                "set monitor to one of them, or log it with self.log in validation_step."
+            )
+        step = trainer.global_step
+        if step < self.warmup * self.steps_per_unit(self._steps_per_epoch, self._total_steps):
+            return  # still warming up: a plateau of the rising LR means nothing
+        if self.observe(float(value), self._peak(0)):
+            self._apply(step)  # the next optimizer step uses the reduced LR
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        super().on_save_checkpoint(trainer, pl_module, checkpoint)
+        checkpoint[self.STATE] = self.rule_state()
+
+    def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        super().on_load_checkpoint(trainer, pl_module, checkpoint)
+        self._pending_rule = checkpoint.get(self.STATE)

@@ -67,12 +67,17 @@ def test_every_registered_schedule_has_one_preset_and_every_preset_shares_the_ke
         assert cfg.unit == "fraction" or not absolute, (name, cfg.unit, absolute)
 
 
+#: What a preset needs from the job beyond the Trainer: the metric name TinyModule logs (the
+#: plateau preset watches ``val/loss``, as lr-train and lightning-hydra-template log it).
+JOB = {"plateau": ("schedule.monitor=val_loss",)}
+
+
 def fit_preset(tmp_path, name: str, lr: float, length: str):
     trainer_kw, steps = LENGTHS[length]
-    schedule = instantiate(preset(name))
+    schedule = instantiate(preset(name, *JOB.get(name, ())))
     rec = LRRecorder()
-    trainer = make_trainer(tmp_path, [schedule, rec], **trainer_kw)
-    trainer.fit(TinyModule(lr=lr), make_loader(n=64, batch_size=8))
+    trainer = make_trainer(tmp_path, [schedule, rec], limit_val_batches=1, **trainer_kw)
+    trainer.fit(TinyModule(lr=lr), make_loader(n=64, batch_size=8), make_loader(n=8, batch_size=8))
     return schedule, rec, steps
 
 
@@ -82,7 +87,7 @@ def check_fit(tmp_path, name, lr, length):
     assert len(used) == steps == schedule.fit_total_steps
     assert np.all(used >= 0) and np.all(used <= lr * (1 + 1e-12)), (name, used)
     # The reference: the same preset with the optimizer's LR as its explicit peak, without a Trainer.
-    ref = instantiate(preset(name, f"schedule.max_lr={lr!r}")).preview(steps, steps_per_epoch=8)
+    ref = instantiate(preset(name, f"schedule.max_lr={lr!r}", *JOB.get(name, ()))).preview(steps, steps_per_epoch=8)
     np.testing.assert_allclose(used, ref, rtol=1e-12, atol=0)
 
 
