@@ -38,6 +38,7 @@ from typing_extensions import Unpack  # typing.Unpack from Python 3.11 on
 
 from lr_plugins._validation import check_bool
 from lr_plugins.lr_logging import LRLog, lr_tags, momentum_tags, monitor_logs, should_log
+from lr_plugins.schedule_free import is_schedule_free, schedule_free_twin, set_mode
 from lr_plugins.schedule_state import STATE_KEY, check_state
 from lr_plugins.schedules import (
     CommonArgs,
@@ -52,6 +53,7 @@ from lr_plugins.schedules import (
     OneCycleCurve,
     PlateauCurve,
     PolynomialDecayCurve,
+    ScheduleFreeCurve,
     SGDRCurve,
     StepDecayCurve,
     WarmupCosineCurve,
@@ -75,6 +77,7 @@ __all__ = [
     "PolynomialDecay",
     "InverseSqrt",
     "Plateau",
+    "ScheduleFree",
     "lr_tags",
     "momentum_tags",
     "steps_per_epoch",
@@ -488,3 +491,62 @@ class Plateau(ScheduleCallback, PlateauCurve):
     def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
         super().on_load_checkpoint(trainer, pl_module, checkpoint)
         self._pending_rule = checkpoint.get(self.STATE)
+
+
+class ScheduleFree(ScheduleCallback, ScheduleFreeCurve):
+    __doc__ = _doc(ScheduleFreeCurve, "max_lr=0.1, warmup=1, replace_optimizer=True").replace(
+        "    Every schedule is", """    Args:
+        replace_optimizer: Swap each plain ``SGD``/``Adam``/``AdamW`` the module returns for its
+            schedule-free version at fit start (same param groups, LRs and weight decay; see
+            :func:`lr_plugins.schedule_free.schedule_free_twin`). ``False``: a plain optimizer is refused.
+
+    Every schedule is""", 1)
+
+    #: The callback's own arguments beyond the curve's and the shared options.
+    own_options = ("replace_optimizer",)
+
+    def __init__(self, *, replace_optimizer: bool = False, **kwargs: Unpack[ScheduleArgs]) -> None:
+        self.replace_optimizer = check_bool("replace_optimizer", replace_optimizer)
+        super().__init__(**kwargs)
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        name = type(self).__name__
+        if self.replace_optimizer:
+            take_over_schedulers(trainer, name, self.replace_schedulers)  # first: it restores the old groups' LRs
+            trainer.optimizers = [o if is_schedule_free(o) else schedule_free_twin(o, name) for o in trainer.optimizers]
+        plain = [type(o).__name__ for o in trainer.optimizers if not is_schedule_free(o)]
+        if plain:
+            raise ValueError(
+                f"{name} needs schedule-free optimizers (schedulefree.SGDScheduleFree, AdamWScheduleFree, ...), but "
+                f"configure_optimizers returned {', '.join(plain)}: return one, or pass replace_optimizer=True "
+                "(+schedule.replace_optimizer=true under Hydra) to swap SGD/Adam/AdamW for it at fit start."
+            )
+        super().on_fit_start(trainer, pl_module)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        set_mode(trainer.optimizers, "train")  # also turns weights saved in eval mode back into training ones
+        super().on_train_start(trainer, pl_module)
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        set_mode(trainer.optimizers, "train")  # after a validation or a checkpoint, before the next step
+        super().on_train_batch_start(trainer, pl_module, *args)
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        set_mode(trainer.optimizers, "eval")
+
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        set_mode(trainer.optimizers, "eval")
+
+    def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        set_mode(trainer.optimizers, "eval")
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        set_mode(trainer.optimizers, "eval")  # a fit ends with the averaged weights in the module
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        super().on_save_checkpoint(trainer, pl_module, checkpoint)
+        if set_mode(trainer.optimizers, "eval"):  # saved in train mode: keep the averaged weights instead
+            checkpoint["state_dict"] = trainer.strategy.lightning_module_state_dict()
+            for state in checkpoint.get("optimizer_states", []):
+                for group in state.get("param_groups", []):
+                    group["train_mode"] = False
