@@ -120,10 +120,10 @@ def _unwritable(tmp_path):
     "make, reason",
     [
         (lambda t: (t / "a_file").write_text("x") and t / "a_file", "it is a file, not a folder"),
-        (lambda t: (t / "a_file").write_text("x") and t / "a_file" / "snaps", "the folder cannot be created or written"),
-        (lambda t: Path("/proc/lr_plugins_no_such_folder/snaps"), "the folder cannot be created or written"),
+        (lambda t: (t / "a_file").write_text("x") and t / "a_file" / "snaps", "{t}/a_file is a file, not a folder"),
+        (lambda t: Path("/proc/lr_plugins_no_such_folder/snaps"), "/proc cannot be written"),
         pytest.param(
-            _unwritable, "the folder cannot be created or written",
+            _unwritable, "{t}/ro/snaps cannot be written (PermissionError",
             marks=pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere"),
         ),
     ],
@@ -134,6 +134,7 @@ def test_bad_dirpath_fails_before_any_step(tmp_path, make, reason):
     before = tree(tmp_path)
     weights = WeightRecorder()
     trainer = make_trainer(tmp_path, [SnapshotEnsemble(dirpath=dirpath), SGDR(max_lr=0.1, cycle_length=1), weights], max_epochs=3)
+    reason = reason.format(t=tmp_path)  # the words of lr_plugins.files.unwritable_reason, the one folder probe
     with pytest.raises(ValueError, match=re.escape(f"dirpath='{dirpath}' is not allowed: {reason}")) as err:
         trainer.fit(TinyModule(), make_loader())
     assert "\n" not in str(err.value)

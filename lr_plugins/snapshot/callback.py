@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Iterator
 from itertools import islice
@@ -37,6 +36,7 @@ from lightning.pytorch.callbacks import Callback
 
 from lr_plugins._validation import check_bool, check_choice, check_int
 from lr_plugins.callback import ScheduleCallback
+from lr_plugins.files import disk_full_hint, unwritable_reason
 from lr_plugins.schedules import CyclicCurve
 from lr_plugins.snapshot.evaluate import TASKS, default_input, default_target, evaluate_ensemble
 from lr_plugins.snapshot.store import (
@@ -170,21 +170,14 @@ class SnapshotEnsemble(Callback):
         assert self._dir is not None
         d = self._dir
         what = f"dirpath={os.fspath(self.dirpath)!r}" if self.dirpath is not None else f"the snapshot folder {str(d)!r}"
-        if d.exists() and not d.is_dir():
-            return (
-                f"{what} is not allowed: it is a file, not a folder. Pass a folder for SnapshotEnsemble(dirpath=...)."
-            )
+        reason = unwritable_reason(d, create=True)
+        if reason is not None:
+            return f"{what} is not allowed: {reason}. Pass a writable folder as SnapshotEnsemble(dirpath=...)."
         missing = [p for p in (d, *d.parents) if not p.exists()]
         try:
             d.mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(dir=d, prefix=".lr_plugins-write-test.")
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as e:
-            return (
-                f"{what} is not allowed: the folder cannot be created or written "
-                f"({type(e).__name__}: {e.strerror or e}). Pass a writable folder as SnapshotEnsemble(dirpath=...)."
-            )
+        except OSError as e:  # the probe passed a moment ago: a race, reported the same way
+            return f"{what} is not allowed: {d} cannot be created ({disk_full_hint(e)}). Pass a writable folder."
         self._created = missing[-1] if missing else None
         left = remove_leftovers(d)
         if left:
