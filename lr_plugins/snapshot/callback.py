@@ -38,7 +38,7 @@ from lr_plugins._validation import check_bool, check_choice, check_int
 from lr_plugins.callback import ScheduleCallback
 from lr_plugins.files import disk_full_hint, unwritable_reason
 from lr_plugins.schedules import CyclicCurve
-from lr_plugins.snapshot.evaluate import TASKS, default_input, default_target, evaluate_ensemble
+from lr_plugins.snapshot.evaluate import TASKS, default_input, default_target, evaluate_ensemble, misfit
 from lr_plugins.snapshot.store import (
     check_snapshot,
     confined,
@@ -230,7 +230,7 @@ class SnapshotEnsemble(Callback):
                     UserWarning,
                     stacklevel=2,
                 )
-            self._drop_unreadable(trainer, "recorded in the checkpoint")
+            self._drop_unreadable(trainer, pl_module, "recorded in the checkpoint")
         if self.in_memory:
             for r, path in zip(self.records, self.paths):
                 self._memory[r["file"]] = load_snapshot(path, map_location=pl_module.device)["state_dict"]
@@ -255,11 +255,12 @@ class SnapshotEnsemble(Callback):
             return None
         return path
 
-    def _drop_unreadable(self, trainer: pl.Trainer, where: str) -> None:
-        """Leave out (with a warning) the members whose file is missing, truncated or foreign.
+    def _drop_unreadable(self, trainer: pl.Trainer, pl_module: pl.LightningModule, where: str) -> None:
+        """Leave out (with a warning) the members whose file is missing, truncated, foreign or does not fit.
 
-        Rank 0 checks the files and every rank drops the same members. Members kept in memory
-        need no file.
+        Rank 0 checks the files and every rank drops the same members. A member must fit the
+        module exactly (:func:`~lr_plugins.snapshot.evaluate.misfit`: the same tensor names and
+        shapes). Members kept in memory need no file.
         """
         bad: list[str] | None = None
         if trainer.is_global_zero:
@@ -268,17 +269,19 @@ class SnapshotEnsemble(Callback):
                 if r["file"] in self._memory:
                     continue
                 try:
-                    check_snapshot(path)
+                    why = misfit(pl_module, check_snapshot(path)["state_dict"])
                 except (OSError, ValueError) as e:
-                    bad.append(f"{r['file']} ({e})")
+                    why = str(e)
+                if why is not None:
+                    bad.append(f"{r['file']} ({why})")
         bad = trainer.strategy.broadcast(bad, src=0)
         if not bad:
             return
         names = {b.split(" ", 1)[0] for b in bad}
         self.records = [r for r in self.records if r["file"] not in names]
         warnings.warn(
-            f"SnapshotEnsemble: {len(bad)} snapshot(s) {where} are missing or unreadable and are left out of "
-            f"the ensemble: {'; '.join(bad)}",
+            f"SnapshotEnsemble: {len(bad)} snapshot(s) {where} are missing, unreadable or do not fit the module "
+            f"{type(pl_module).__name__} and are left out of the ensemble: {'; '.join(bad)}",
             UserWarning,
             stacklevel=2,
         )
@@ -388,6 +391,7 @@ class SnapshotEnsemble(Callback):
                 get_target=self.get_target,
                 reduce=reduce,
                 context=trainer.precision_plugin.forward_context,
+                names=[r["file"] for r in self.records],
             )
         finally:
             pl_module.train(was_training)
@@ -402,7 +406,7 @@ class SnapshotEnsemble(Callback):
             return
         key = (tuple(r["file"] for r in self.records), tuple(trainer.num_val_batches))
         if key != self._val_key:  # the ensemble and the data are fixed until a new snapshot comes
-            self._drop_unreadable(trainer, "deleted or damaged during training")
+            self._drop_unreadable(trainer, pl_module, "deleted or damaged during training")
             if len(self.records) < 2:
                 self._val_key = None
                 return
@@ -419,7 +423,7 @@ class SnapshotEnsemble(Callback):
             found = list_snapshots(self._dir)[-self.keep :] if self.keep else list_snapshots(self._dir)
             names = [(p.name, parse_name(p.name)) for p in found]
             self.records = [{"cycle": ce[0], "step": ce[1], "file": name} for name, ce in names if ce is not None]
-        self._drop_unreadable(trainer, "in the snapshot folder")
+        self._drop_unreadable(trainer, pl_module, "in the snapshot folder")
         if len(self.records) < 2:
             return
         result = self._evaluate(trainer, pl_module, trainer.test_dataloaders, trainer.num_test_batches)

@@ -139,13 +139,17 @@ def load_snapshot(path: str | os.PathLike, map_location: Any = "cpu") -> dict[st
     return _load(path, map_location=map_location)
 
 
-def check_snapshot(path: str | os.PathLike) -> None:
+def check_snapshot(path: str | os.PathLike) -> dict[str, Any]:
     """Raise like :func:`load_snapshot` if ``path`` is not a readable snapshot; cheap.
 
     The file is memory-mapped (``torch.load(mmap=True)``), so the tensors are not read: a
     missing, truncated or foreign file is caught, a flipped bit inside a tensor is not.
+
+    Returns:
+        The snapshot, its tensors memory-mapped (names, shapes and ``meta`` are read without
+        reading the weights).
     """
-    _load(path, mmap=True)
+    return _load(path, mmap=True)
 
 
 def list_snapshots(dirpath: str | os.PathLike) -> list[Path]:
