@@ -108,6 +108,52 @@ def test_resuming_a_copied_run_leaves_the_original_untouched(tmp_path):
     assert files(run_b / "snapshots") == ["cycle004-step00000039.pt", "cycle005-step00000047.pt"]
 
 
+# ---------------------------------------------------------------------- issue 17.8: ownership on resume
+@pytest.mark.parametrize("checkpoint", ["another run's", "without snapshot state"])
+def test_resuming_into_another_runs_snapshot_folder_is_refused_and_leaves_it_untouched(tmp_path, checkpoint):
+    """Run B's folder holds snapshots with the very names run A's checkpoint records: the resume used to adopt
+    them as A's members and overwrite B's later ones. Now it is refused before any step, with one line naming
+    the folder, and B's files stay as they were."""
+    _, ckpt = first_run(tmp_path / "a", dirpath=tmp_path / "a" / "s")
+    b, _ = first_run(tmp_path / "b", dirpath=tmp_path / "b" / "s")
+    if checkpoint == "without snapshot state":
+        state = torch.load(ckpt, weights_only=False)
+        del state["callbacks"][state_key(state)]
+        torch.save(state, ckpt)
+    before = tree(tmp_path / "b" / "s")
+    weights = WeightRecorder()
+    with pytest.raises(ValueError, match=re.escape(f"resuming into the snapshot folder '{tmp_path / 'b' / 's'}' is not "
+                                                   "allowed: it holds 3 snapshot file(s) this run did not write")) as err:
+        resume(tmp_path / "a", ckpt, dirpath=tmp_path / "b" / "s", extra=[weights])
+    assert "\n" not in str(err.value) and weights.after == {}
+    assert tree(tmp_path / "b" / "s") == before
+    assert {load_snapshot(p)["meta"]["run"] for p in b.paths} == {b.run_id}
+
+
+def test_a_resume_owns_exactly_the_files_carrying_its_run_id(tmp_path):
+    """The checkpoint and every snapshot carry the run id; the resumed run takes it over, adopts its own
+    records, and a file of any other run in the folder is refused even where no name collides."""
+    snap, ckpt = first_run(tmp_path, dirpath=tmp_path / "s")
+    state = torch.load(ckpt, weights_only=True)
+    assert state["callbacks"][state_key(state)]["run"] == snap.run_id and len(snap.run_id) == 32
+    resumed, _ = resume(tmp_path, ckpt, dirpath=tmp_path / "s")
+    assert resumed.run_id == snap.run_id
+    assert [r["step"] for r in resumed.records] == [7, 15, 23, 31, 39, 47]
+    assert {load_snapshot(p)["meta"]["run"] for p in resumed.paths} == {snap.run_id}
+    # one foreign file beside them, under a name the run would never write: still refused (it would be mixed in)
+    foreign = tmp_path / "s" / "cycle099-step00009999.pt"
+    store.save_snapshot(tmp_path / "s", TinyModule().state_dict(), {"cycle": 99, "step": 9999, "run": "f" * 32})
+    with pytest.raises(ValueError, match=r"holds 1 snapshot file\(s\) this run did not write \(cycle099-step00009999.pt"):
+        resume(tmp_path, ckpt, dirpath=tmp_path / "s")
+    assert foreign.exists()
+
+
+def test_a_checkpoints_run_id_is_checked(tmp_path):
+    snap = SnapshotEnsemble()
+    with pytest.raises(ValueError, match=r"\['run'\]=5 is not allowed: it must be a run id of 32 hex digits"):
+        snap.load_state_dict({"records": [], "run": 5})
+
+
 # ---------------------------------------------------------------------- item 6: checked at fit start
 def _unwritable(tmp_path):
     d = tmp_path / "ro"

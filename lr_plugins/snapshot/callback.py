@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import uuid
 import warnings
 from collections.abc import Iterator
 from itertools import islice
@@ -40,6 +42,7 @@ from lr_plugins.files import disk_full_hint, unwritable_reason
 from lr_plugins.schedules import CyclicCurve
 from lr_plugins.snapshot.evaluate import TASKS, default_input, default_target, evaluate_ensemble, misfit
 from lr_plugins.snapshot.store import (
+    blocked_names,
     check_snapshot,
     confined,
     list_snapshots,
@@ -115,6 +118,9 @@ class SnapshotEnsemble(Callback):
         self._dir: Path | None = None
         self._created: Path | None = None  # the topmost folder this fit created (removed if empty on failure)
         self._written: set[str] = set()  # the files this instance wrote (a later fit may overwrite them)
+        #: This run's id: written into every snapshot's ``meta["run"]`` and into the checkpoint; a
+        #: resumed fit takes the checkpoint's, so a file is this run's exactly when its ids match.
+        self.run_id: str | None = None
         self._loaded: list[dict[str, Any]] | None = None
         self._memory: dict[str, dict[str, torch.Tensor]] = {}
         self._val_key: Any = None
@@ -160,8 +166,10 @@ class SnapshotEnsemble(Callback):
         # Every rank asks for the folder (trainer.log_dir is a collective); rank 0 prepares it and
         # every rank gets its verdict, so a refusal stops all of them before the first step.
         self._dir = self._resolve_dir(trainer)
-        error = self._prepare_dir(trainer.ckpt_path is not None) if trainer.is_global_zero else None
-        error = trainer.strategy.broadcast(error, src=0)
+        verdict = None
+        if trainer.is_global_zero:  # a new run id per instance (a resume takes the checkpoint's at train start)
+            verdict = (self._prepare_dir(trainer.ckpt_path is not None), self.run_id or uuid.uuid4().hex)
+        error, self.run_id = trainer.strategy.broadcast(verdict, src=0)
         if error:
             raise ValueError(error)
 
@@ -185,6 +193,12 @@ class SnapshotEnsemble(Callback):
                 f"SnapshotEnsemble: removed {len(left)} unfinished snapshot write(s) of a killed run from {d}: {left}",
                 UserWarning,
                 stacklevel=2,
+            )
+        blocked = blocked_names(d)
+        if blocked:
+            return (
+                f"{what} is not allowed: {blocked[0]!r} in the folder {str(d)!r} is not a plain file (a folder or a "
+                "link) but has the name of a snapshot this fit may write. Move it away or pass another dirpath."
             )
         foreign = [p.name for p in list_snapshots(d) if p.name not in self._written]
         if foreign and not resuming:
@@ -214,9 +228,16 @@ class SnapshotEnsemble(Callback):
         assert self._dir is not None
         state, self._loaded = self._loaded, None
         self.records = []
+        if trainer.ckpt_path is not None:
+            if state is not None:  # None for a checkpoint from before run ids: the run stays without one
+                self.run_id = state["run"]
+            error = self._foreign(state) if trainer.is_global_zero else None
+            error = trainer.strategy.broadcast(error, src=0)
+            if error:
+                raise ValueError(error)
         if state is not None:
             refused = []
-            for r in state:
+            for r in state["records"]:
                 path = self._confine(r)
                 if path is None:
                     refused.append(f"{r['file']!r} (not a snapshot file name in {str(self._dir)!r})")
@@ -236,6 +257,39 @@ class SnapshotEnsemble(Callback):
                 self._memory[r["file"]] = load_snapshot(path, map_location=pl_module.device)["state_dict"]
         self._last_step = trainer.global_step
         self._warn_if_no_cycle_ends(trainer)
+
+    def _foreign(self, state: dict[str, Any] | None) -> str | None:
+        """On resume: the refusal when the folder holds snapshot files this run did not write, else ``None``.
+
+        A file is this run's when its ``meta["run"]`` is the checkpoint's run id (or this
+        instance wrote it). A checkpoint from before run ids (``run`` is ``None``) owns the files
+        its records name that carry no run id either. Every other snapshot file, readable or
+        not, is another run's: the resume would overwrite it or mix it into its ensemble.
+        """
+        assert self._dir is not None
+        named = {os.path.basename(r["file"]) for r in state["records"]} if state is not None else set()
+        legacy = state is not None and state["run"] is None
+        foreign = []
+        for path in list_snapshots(self._dir):
+            if path.name in self._written:
+                continue
+            try:
+                owner = check_snapshot(path)["meta"].get("run")
+            except (OSError, ValueError):
+                owner = "unreadable"
+                if path.name in named:  # a damaged member of this run: left out below, with a warning
+                    continue
+            if (owner is None and path.name in named) if legacy else owner == self.run_id:
+                continue
+            foreign.append(path.name)
+        if not foreign:
+            return None
+        return (
+            f"SnapshotEnsemble: resuming into the snapshot folder {str(self._dir)!r} is not allowed: it holds "
+            f"{len(foreign)} snapshot file(s) this run did not write ({foreign[0]}, ...), which the resumed fit would "
+            "overwrite or mix into its ensemble. Move those files away, or pass a dirpath of its own (the "
+            "checkpoint's snapshots are then left out)."
+        )
 
     def _confine(self, record: dict[str, Any]) -> Path | None:
         """The file of a checkpoint record in this run's folder, or ``None`` if it is refused.
@@ -342,6 +396,7 @@ class SnapshotEnsemble(Callback):
             "lr": self._lr,
             "module": type(pl_module).__qualname__,
             "val": val,
+            "run": self.run_id,
         }
         assert self._dir is not None
         name = snapshot_name(cycle, step)
@@ -446,8 +501,8 @@ class SnapshotEnsemble(Callback):
 
     # ------------------------------------------------------------------ checkpoint
     def state_dict(self) -> dict[str, Any]:
-        """``{"records": [{"cycle", "step", "file"}, ...]}``: file names only, never a folder."""
-        return {"records": [dict(r) for r in self.records]}
+        """``{"records": [{"cycle", "step", "file"}, ...], "run": run_id}``: file names only, never a folder."""
+        return {"records": [dict(r) for r in self.records], "run": self.run_id}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Check the checkpoint's records (their files are looked up in this run's folder at train start).
@@ -461,11 +516,15 @@ class SnapshotEnsemble(Callback):
 _KEY = "checkpoint['callbacks'][SnapshotEnsemble]"
 
 
-def _check_state(state: Any) -> list[dict[str, Any]] | None:
-    """The checked records of a checkpoint's SnapshotEnsemble state (``None`` for an empty state).
+_RUN = re.compile(r"^[0-9a-f]{32}$")
 
-    Each record becomes ``{"cycle": int, "step": int, "file": str}``; an older checkpoint's
-    ``path`` is read as ``file`` (it is confined to this run's folder at train start).
+
+def _check_state(state: Any) -> dict[str, Any] | None:
+    """The checked state of a checkpoint's SnapshotEnsemble: ``{"records": [...], "run": str | None}``.
+
+    ``None`` for an empty state. Each record becomes ``{"cycle": int, "step": int, "file": str}``;
+    an older checkpoint's ``path`` is read as ``file`` (it is confined to this run's folder at
+    train start). ``run`` is the run id (32 hex digits), ``None`` in a checkpoint from before run ids.
     """
     if state is None or state == {}:
         return None
@@ -490,4 +549,7 @@ def _check_state(state: Any) -> list[dict[str, Any]] | None:
         if not isinstance(file, str) or not file:
             raise ValueError(f"{key}['file']={file!r:.80} is not allowed: it must be a snapshot file name (str).")
         checked.append({"cycle": r["cycle"], "step": r["step"], "file": file})
-    return checked
+    run = state.get("run")
+    if run is not None and not (isinstance(run, str) and _RUN.match(run)):
+        raise ValueError(f"{_KEY}['run']={run!r:.80} is not allowed: it must be a run id of 32 hex digits (or absent).")
+    return {"records": checked, "run": run}
