@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import shutil
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -257,6 +258,55 @@ class SnapshotEnsemble(Callback):
                 self._memory[r["file"]] = load_snapshot(path, map_location=pl_module.device)["state_dict"]
         self._last_step = trainer.global_step
         self._warn_if_no_cycle_ends(trainer)
+        error = self._check_space(trainer, pl_module) if trainer.is_global_zero else None
+        error = trainer.strategy.broadcast(error, src=0)
+        if error:
+            raise OSError(error)
+
+    def _planned_snapshots(self, trainer: pl.Trainer) -> int:
+        """How many new snapshot files this fit will hold at once at most: ``min(keep + 1, cycle ends left)``.
+
+        ``keep + 1``: a new snapshot is written before the oldest is deleted. Infinite training
+        with ``keep=None`` has no known bound: 1 (only the first snapshot is checked).
+        """
+        total, start = self._schedule.fit_total_steps, trainer.global_step
+        left: float = math.inf
+        if math.isfinite(total):
+            left = len([e for e in self._schedule.cycle_ends(int(total), self._spe()) if e >= start])
+        bound = min(left, self.keep + 1 if self.keep is not None else left)
+        return int(bound) if math.isfinite(bound) else 1
+
+    def _check_space(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> str | None:
+        """Rank 0, before the first step: refuse when the disk cannot hold one snapshot; warn when not all.
+
+        One snapshot is about the bytes of the module's tensors (``numel * element_size``, plus
+        64 KiB for the file's index); the free space is ``shutil.disk_usage(folder).free``.
+        """
+        assert self._dir is not None
+        planned = self._planned_snapshots(trainer)
+        if planned == 0:
+            return None
+        size = sum(t.numel() * t.element_size() for t in pl_module.state_dict().values() if isinstance(t, torch.Tensor))
+        size += 64 * 1024
+        try:
+            free = shutil.disk_usage(self._dir).free
+        except OSError:
+            return None  # nothing to probe: the write itself will say what fails
+        if free < size:
+            return (
+                f"SnapshotEnsemble: the snapshot folder {str(self._dir)!r} cannot hold one snapshot: the disk is full "
+                f"({_mib(free)} free, a snapshot of {type(pl_module).__name__} takes about {_mib(size)}). Free space "
+                "or pass a dirpath on another disk."
+            )
+        if free < size * planned:
+            warnings.warn(
+                f"SnapshotEnsemble: the disk of {str(self._dir)!r} has {_mib(free)} free, less than the {planned} "
+                f"snapshot(s) this fit will hold at once (about {_mib(size)} each): a later snapshot will fail with "
+                "'the disk is full'. Free space, lower keep, or pass a dirpath on another disk.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return None
 
     def _foreign(self, state: dict[str, Any] | None) -> str | None:
         """On resume: the refusal when the folder holds snapshot files this run did not write, else ``None``.
@@ -340,13 +390,22 @@ class SnapshotEnsemble(Callback):
             stacklevel=2,
         )
 
+    def _spe(self) -> float:
+        """Steps per epoch for ``cycle_at``: the schedule's, or 1 for an unsized train loader.
+
+        With an unsized loader the schedule refuses ``unit="epoch"`` at fit start; its step and
+        fraction units place cycles without steps per epoch, so any finite value gives the same ends.
+        """
+        spe = self._schedule.fit_steps_per_epoch
+        return spe if math.isfinite(spe) else 1.0
+
     def _warn_if_no_cycle_ends(self, trainer: pl.Trainer) -> None:
         """Warn when no cycle ends between the current step and the end of the planned fit.
 
         Steps ``g .. N-1`` hold a cycle end (``cycle_at(e + 1) > cycle_at(e) >= 0``) exactly when
         ``cycle_at(N) > max(cycle_at(g), 0)``, as the cycle index never decreases.
         """
-        total, spe, start = self._schedule.fit_total_steps, self._schedule.fit_steps_per_epoch, trainer.global_step
+        total, spe, start = self._schedule.fit_total_steps, self._spe(), trainer.global_step
         if not math.isfinite(total) or start >= total:
             return
         total = int(total)
@@ -377,7 +436,7 @@ class SnapshotEnsemble(Callback):
             return
         self._last_step = step
         done = step - 1  # the optimizer step that just completed
-        spe, planned = self._schedule.fit_steps_per_epoch, self._schedule.fit_total_steps
+        spe, planned = self._spe(), self._schedule.fit_total_steps
         total = None if math.isinf(planned) else int(planned)  # unit="fraction" places cycles by the total
         cycle = self._schedule.cycle_at(done, spe, total)
         if cycle >= 0 and self._schedule.cycle_at(done + 1, spe, total) > cycle:
@@ -401,7 +460,16 @@ class SnapshotEnsemble(Callback):
         assert self._dir is not None
         name = snapshot_name(cycle, step)
         if trainer.is_global_zero:
-            self._write(self._dir, pl_module.state_dict(), meta)
+            try:
+                self._write(self._dir, pl_module.state_dict(), meta)
+            except OSError as e:
+                error = OSError(
+                    f"SnapshotEnsemble could not write the snapshot {str(self._dir / name)!r} after optimizer step "
+                    f"{step}: {disk_full_hint(e)}. The earlier snapshots are kept and no partial file is left; fix "
+                    "that (free space, or move away what is in the way) and resume from the last checkpoint."
+                )
+                error.errno = e.errno
+                raise error from e
         self._written.add(name)
         self.records = [r for r in self.records if r["file"] != name]
         self.records.append({"cycle": cycle, "step": step, "file": name})
@@ -511,6 +579,10 @@ class SnapshotEnsemble(Callback):
             ValueError: the state or a record has the wrong type or shape (the message names the key).
         """
         self._loaded = _check_state(state_dict)
+
+
+def _mib(n: float) -> str:
+    return f"{n / 2**20:.1f} MiB"
 
 
 _KEY = "checkpoint['callbacks'][SnapshotEnsemble]"
