@@ -13,9 +13,14 @@ or the mean output for regression) and logs ``val/ensemble_acc``, ``val/ensemble
 ``val/ensemble_size``; ``trainer.test`` logs ``test/ensemble_*`` the same way.
 
 Safety: the folder is this run's (``dirpath`` or the logger's folder), checked before the first
-step; the checkpoint stores file names only, and a record that is not a snapshot name of this
-folder is refused; only those files are ever deleted (``keep``). A snapshot that is missing,
-truncated or foreign when it is needed (resume, validation, test) is left out with a warning.
+step (written by :func:`lr_plugins.files.unwritable_reason`, nothing under a snapshot name that is
+not a plain file, free space for a snapshot). Every snapshot and the checkpoint carry the run id
+(:attr:`SnapshotEnsemble.run_id`); a new fit refuses a folder with snapshots, a resume one with
+snapshot files of another run. The checkpoint stores file names only, and a record that is not a
+snapshot name of this folder is refused; only those files are ever deleted (``keep``). A snapshot
+that is missing, truncated, foreign or does not fit the module exactly when it is needed (resume,
+validation, test) is left out with a warning. A failed write names the file and why
+(:func:`lr_plugins.files.disk_full_hint`).
 Under DDP rank 0 writes and checks the files and broadcasts its verdict; every collective
 (``trainer.log_dir``, broadcasts, barriers) runs on all ranks.
 """
@@ -79,7 +84,7 @@ class SnapshotEnsemble(Callback):
             folder, or ``default_root_dir`` without a logger). Always this run's folder: a resumed
             fit looks up the checkpoint's snapshots (file names only) here, never in a folder
             read from the checkpoint. Created and test-written at fit start; a new fit refuses a
-            folder that already holds another run's snapshots.
+            folder that already holds snapshots, a resumed fit one that holds another run's.
         in_memory: Also keep the snapshots' weights in memory (on the module's device) for
             evaluation; by default they are read from disk one at a time.
         task: ``"auto"`` (classification for integer targets of shape ``logits.shape[:-1]``),
