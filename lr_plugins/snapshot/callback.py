@@ -127,7 +127,7 @@ class SnapshotEnsemble(Callback):
         #: This run's id: written into every snapshot's ``meta["run"]`` and into the checkpoint; a
         #: resumed fit takes the checkpoint's, so a file is this run's exactly when its ids match.
         self.run_id: str | None = None
-        self._loaded: list[dict[str, Any]] | None = None
+        self._loaded: dict[str, Any] | None = None
         self._memory: dict[str, dict[str, torch.Tensor]] = {}
         self._val_key: Any = None
         self._lr = math.nan
@@ -172,10 +172,12 @@ class SnapshotEnsemble(Callback):
         # Every rank asks for the folder (trainer.log_dir is a collective); rank 0 prepares it and
         # every rank gets its verdict, so a refusal stops all of them before the first step.
         self._dir = self._resolve_dir(trainer)
-        verdict = None
+        verdict: tuple[str | None, str] | None = None
         if trainer.is_global_zero:  # a new run id per instance (a resume takes the checkpoint's at train start)
             verdict = (self._prepare_dir(trainer.ckpt_path is not None), self.run_id or uuid.uuid4().hex)
-        error, self.run_id = trainer.strategy.broadcast(verdict, src=0)
+        verdict = trainer.strategy.broadcast(verdict, src=0)
+        assert verdict is not None
+        error, self.run_id = verdict
         if error:
             raise ValueError(error)
 
