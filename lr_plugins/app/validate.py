@@ -39,6 +39,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from lr_plugins.app.groups import check_unused_groups, hydra_spelling
+
 __all__ = ["ConfigError", "validate", "check_writable_dir", "check_trainer", "one_line", "CALLBACK_GROUPS", "PATH_KEYS"]
 
 #: Top-level groups whose node is a callback built from the config (``callbacks`` holds a dict of them).
@@ -340,6 +342,7 @@ def validate(cfg: DictConfig) -> None:
     """
     try:
         _check_top(cfg)
+        check_unused_groups(cfg, ConfigError)
         if isinstance(cfg.get("trainer"), DictConfig):
             trainer = typing.cast(dict[str, Any], OmegaConf.to_container(cfg.trainer, resolve=True))
             check_trainer(trainer)
@@ -351,4 +354,4 @@ def validate(cfg: DictConfig) -> None:
         else:
             _build_model(cfg)
     except ConfigError as e:
-        raise ConfigError(one_line(e)) from e.__cause__
+        raise ConfigError(hydra_spelling(one_line(e), cfg)) from e.__cause__
