@@ -336,3 +336,40 @@ def test_readme_template_recipe_is_the_guides(tmp_path: Path) -> None:
     assert len(recipe) == 4, recipe
     for code in recipe:
         assert code in in_guide, code
+
+
+def _paragraphs(page: Path) -> list[str]:
+    return [p for p in re.split(r"\n\s*\n", page.read_text(encoding="utf-8")) if p.strip()]
+
+
+def test_the_default_runs_time_is_one_figure_everywhere() -> None:
+    """Issue 19.4: the README gives the default `lr-train` run's time once (about N s, M s
+    measured); every paragraph of the docs about the default run's whole-command time agrees.
+    A run with another setup must say so (one torch thread: OMP_NUM_THREADS=1); pages a
+    benchmark writes (`do not edit`) carry their own setup line."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    about, measured = re.search(r"about (\d+) s on 2 CPU cores \((\d+(?:\.\d+)?) s for\s+the whole command", readme).groups()
+    trigger = re.compile(r"default job|with no arguments|whole command|/usr/bin/time[^`]*lr-train", re.I)
+    seconds = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?(?:[-–]\d+(?:\.\d+)?)?) s\b")
+    seen = []
+    for page in pages():
+        if "do not edit" in page.read_text(encoding="utf-8")[:300]:
+            continue
+        for paragraph in _paragraphs(page):
+            if not trigger.search(paragraph) or "OMP_NUM_THREADS=1" in paragraph:
+                continue
+            for figure in seconds.findall(paragraph):
+                seen.append(figure)
+                assert figure in (about, measured), f"{_id(page)}: {figure} s for the default run; the README says {about} s ({measured} s): {paragraph[:300]}"
+    assert about in seen and measured in seen
+
+
+def test_the_cpu_wheel_commands_install_the_tested_torch() -> None:
+    """Issue 19.4: the README says how to get torch's CPU build; its command is the README's first
+    command with the CPU wheel step before the install, and pins constraints.txt's torch."""
+    pin = re.search(r"^torch==(\S+)$", (ROOT / "constraints.txt").read_text(), re.M).group(1)
+    first = next(b for b in blocks(ROOT / "README.md") if b.lang == "bash").code.strip().splitlines()[0]
+    step = f"pip install torch=={pin} --index-url https://download.pytorch.org/whl/cpu"
+    cpu_line = next(ln for b in blocks(ROOT / "README.md") if b.lang == "bash" for ln in b.code.splitlines() if "whl/cpu" in ln)
+    assert cpu_line == first.replace(" && pip install -c constraints.txt", f" && {step} && pip install -c constraints.txt")
+    assert f"`{step}`" in (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
