@@ -38,8 +38,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from lr_plugins.callback import ScheduleCallback
-from lr_plugins.training_length import steps_per_epoch, total_steps
 from lr_plugins.finder import LRFinder
+from lr_plugins.training_length import steps_per_epoch, total_steps
 
 __all__ = ["ConfigError", "one_line", "config_dir", "compose_config", "Run", "build_run", "build_node",
            "instantiate_callbacks", "fill_in_features", "plan_fit", "planned_peak", "CALLBACK_GROUPS"]
