@@ -528,3 +528,25 @@ def test_free_space_is_probed_before_the_first_step(tmp_path, monkeypatch, free_
         with pytest.warns(UserWarning, match=r"less than the 4 snapshot\(s\) this fit will hold at once"):
             trainer.fit(TinyModule(), make_loader())
         assert trainer.global_step == 40
+
+
+class Intruder(L.Callback):
+    """After the first snapshot, another run writes its snapshot under the name of this run's next one."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.current_epoch == 0:
+            store.save_snapshot(self.folder, TinyModule().state_dict(), {"cycle": 1, "step": 15, "run": "e" * 32})
+
+
+def test_a_file_of_another_run_that_appears_mid_training_is_never_overwritten(tmp_path):
+    snap = SnapshotEnsemble(dirpath=tmp_path / "s")
+    trainer = make_trainer(tmp_path, [snap, SGDR(max_lr=0.1, cycle_length=1), Intruder(tmp_path / "s")], max_epochs=4)
+    with pytest.raises(FileExistsError, match=re.escape(
+            f"will not write the snapshot '{tmp_path / 's' / 'cycle001-step00000015.pt'}' after optimizer step 15: a "
+            f"snapshot file of another run (run {'e' * 32}) is there")) as err:
+        trainer.fit(TinyModule(), make_loader())
+    assert "\n" not in str(err.value)
+    assert load_snapshot(tmp_path / "s" / "cycle001-step00000015.pt")["meta"]["run"] == "e" * 32

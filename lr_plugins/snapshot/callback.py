@@ -467,6 +467,13 @@ class SnapshotEnsemble(Callback):
         assert self._dir is not None
         name = snapshot_name(cycle, step)
         if trainer.is_global_zero:
+            other = self._other_runs_file(name)
+            if other is not None:
+                raise FileExistsError(
+                    f"SnapshotEnsemble will not write the snapshot {str(self._dir / name)!r} after optimizer step "
+                    f"{step}: {other}, which appeared after this fit started. It is left as it was; move it away "
+                    "(or give each run its own dirpath) and resume from the last checkpoint."
+                )
             try:
                 self._write(self._dir, pl_module.state_dict(), meta)
             except OSError as e:
@@ -490,6 +497,22 @@ class SnapshotEnsemble(Callback):
                 if trainer.is_global_zero and path is not None:
                     path.unlink(missing_ok=True)
         trainer.strategy.barrier("lr_plugins.snapshot")
+
+    def _other_runs_file(self, name: str) -> str | None:
+        """What stands at ``name`` if it is not this run's to overwrite (a snapshot of another run), else ``None``."""
+        assert self._dir is not None
+        path = self._dir / name
+        if name in self._written or not (path.exists() or path.is_symlink()):
+            return None
+        if path.is_symlink() or not path.is_file():
+            return None  # the write itself fails and says so (a folder in the way)
+        try:
+            owner = check_snapshot(path)["meta"].get("run")
+        except (OSError, ValueError):
+            owner = None
+        if self.run_id is not None and owner == self.run_id:
+            return None
+        return f"a snapshot file of another run ({'run ' + owner if isinstance(owner, str) else 'no run id'}) is there"
 
     # ------------------------------------------------------------------ evaluation
     def _evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule, loaders: Any, nums: Any) -> dict[str, float]:
