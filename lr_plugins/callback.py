@@ -135,8 +135,7 @@ class ScheduleCallback(Callback, Curve):
     _driven_steps = 0
     _swa_start: int | None = None
     _plan: list[tuple[list[dict], list[float], float, bool]]  # per optimizer: groups, lr ratios, peak, betas
-    #: Whether the last fit ended before its schedule did (None: no fit has ended yet).
-    ended_early: bool | None = None
+    _ended_early: bool | None = None
 
     def __init__(
         self,
@@ -183,6 +182,11 @@ class ScheduleCallback(Callback, Curve):
     def fit_total_steps(self) -> float:
         """Optimizer steps of the current fit, ``inf`` for infinite training (from fit start on)."""
         return self._total_steps
+
+    @property
+    def ended_early(self) -> bool | None:
+        """Whether the last fit ended before its schedule's planned end (None: no fit has ended yet)."""
+        return self._ended_early
 
     @property
     def length_plan(self) -> Plan:
@@ -327,7 +331,7 @@ class ScheduleCallback(Callback, Curve):
         self._log = LRLog(trainer.optimizers, lr=self.log_lr and not monitor_lr, momentum=self.log_lr and not monitor_momentum)
         self._start = (trainer.current_epoch, batches_done_in_epoch(trainer))
         self._epoch_pending = False
-        self.ended_early = None
+        self._ended_early = None
         self._hand_over_to_swa(trainer, at_start=True)
         self._last_step = -1
         self._apply(self._step(trainer))
@@ -437,8 +441,8 @@ class ScheduleCallback(Callback, Curve):
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         step, planned = self._step(trainer), self._total_steps
-        self.ended_early = bool(math.isfinite(planned) and step < planned)
-        if self.ended_early and self._plan:
+        self._ended_early = bool(math.isfinite(planned) and step < planned)
+        if self._ended_early and self._plan:
             peak = self._plan[0][2]
             now = float(trainer.optimizers[0].param_groups[0]["lr"])
             plan = self._length_plan
