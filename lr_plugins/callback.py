@@ -13,7 +13,10 @@
   ``LearningRateMonitor(logging_interval="step", log_momentum=True)`` would
   (:mod:`lr_plugins.lr_logging`): same tags, same steps under any ``log_every_n_steps``;
 * its checkpoint state (:mod:`lr_plugins.schedule_state`) lets a resumed run warn when the
-  schedule was changed.
+  schedule was changed, refuse another optimizer (:mod:`lr_plugins.optimizer_check`), and
+  re-plan or refuse another length of training (:mod:`lr_plugins.length_change`); at every
+  epoch's first batch it re-plans when the steps per epoch or the total changed during the fit
+  (:mod:`lr_plugins.training_length`).
 
 Group ``i`` of an optimizer gets ``lr(step; peak) * lr_i / lr_0``, with ``peak = max_lr`` or,
 when ``max_lr`` is None, that optimizer's configured ``lr_0``: every group keeps its ratio.
