@@ -52,6 +52,7 @@ from lr_plugins.schedules import (
     SGDRCurve,
     StepDecayCurve,
     WarmupCosineCurve,
+    WarmupStableDecayCurve,
 )
 from lr_plugins.takeover import take_over_schedulers
 
@@ -67,6 +68,7 @@ __all__ = [
     "ExponentialDecay",
     "InverseTimeDecay",
     "Constant",
+    "WarmupStableDecay",
     "lr_tags",
     "momentum_tags",
     "steps_per_epoch",
@@ -322,7 +324,7 @@ class SGDR(ScheduleCallback, SGDRCurve):
     def __init__(
         self,
         *,
-        cycle_length: float | None,
+        cycle_length: float | None = None,
         cycle_mult: float = 1.0,
         cycle_decay: float = 1.0,
         **kwargs: Unpack[ScheduleArgs],
@@ -395,3 +397,10 @@ class Constant(ScheduleCallback, ConstantCurve):
 
     def __init__(self, **kwargs: Unpack[ScheduleArgs]) -> None:
         super().__init__(**kwargs)
+
+
+class WarmupStableDecay(ScheduleCallback, WarmupStableDecayCurve):
+    __doc__ = _doc(WarmupStableDecayCurve, "max_lr=0.1, warmup=1, decay=0.2")
+
+    def __init__(self, *, decay: float = 0.2, decay_shape: str = "1-sqrt", **kwargs: Unpack[ScheduleArgs]) -> None:
+        super().__init__(decay=decay, decay_shape=decay_shape, **kwargs)

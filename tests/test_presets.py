@@ -28,11 +28,11 @@ from hydra import compose, initialize_config_module
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
-from lr_plugins.schedules import CURVES, SMITH_FLOOR
+from lr_plugins.schedules import CURVES, SMITH_FLOOR, CommonArgs
 
 PRESETS = sorted(p.name.removesuffix(".yaml") for p in files("lr_plugins.conf").joinpath("schedule").iterdir()
                  if p.name.endswith(".yaml"))
-SHARED = ("max_lr", "min_lr", "warmup", "warmup_start_lr", "unit")
+SHARED = tuple(CommonArgs.__optional_keys__)  # max_lr, min_lr, warmup, warmup_start_lr, unit
 #: Keys that are lengths in ``unit``s: a preset that does not count in fractions leaves them 0 or null.
 LENGTH_KEYS = ("warmup", "hold", "cycle_length", "step_size", "milestones")
 LRS = [1e-5, 1e-3, 1.0]
@@ -57,7 +57,7 @@ def preset(name: str, *overrides: str):
 
 def test_every_registered_schedule_has_one_preset_and_every_preset_shares_the_keys():
     targets = {name: preset(name)._target_ for name in PRESETS}
-    assert sorted(t.removeprefix("lr_plugins.") for t in targets.values()) == sorted(CURVES)
+    assert {t.removeprefix("lr_plugins.") for t in targets.values()} == set(CURVES)  # linear, polynomial: one class
     for name in PRESETS:
         cfg = preset(name)
         assert all(k in cfg for k in SHARED), name
@@ -117,6 +117,8 @@ def test_presets_mean_what_their_comments_say():
         assert clr[0] == pytest.approx(SMITH_FLOOR) and clr[n // 8] == pytest.approx(1.0)  # floor = peak / 4
         assert at["exponential"].lr_at(n, total_steps=n) == pytest.approx(np.exp(-4.6))
         assert at["inverse_time"].lr_at(n, total_steps=n) == pytest.approx(0.1)
+        wsd = at["wsd"].preview(n)  # peak from 5% to 80%, then 1 - sqrt(p) to 0 over the last 20%
+        assert wsd[n // 20] == wsd[4 * n // 5 - 1] == 1.0 and wsd[9 * n // 10] == pytest.approx(1 - 0.5**0.5)
         one = at["onecycle"].preview(n)
         assert one.argmax() == round(0.3 * n) - 1 and one[0] == pytest.approx(1 / 25)
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
-from typing import Any, ClassVar, TypedDict
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -175,8 +175,6 @@ class Curve:
     #: Whether the schedule cannot run without knowing the total number of steps
     #: (also true of every schedule with ``unit="fraction"``).
     needs_total: bool = False
-    #: Arguments of a typical instance, for generated examples (``SGDR(max_lr=0.1, ...)``).
-    example_args: ClassVar[str] = "max_lr=0.1"
 
     def __init_subclass__(cls, name: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
