@@ -18,7 +18,7 @@ from hydra.utils import instantiate
 from lr_plugins.app.train import config_dir
 
 SPE = 19  # digits: ceil(1213 training samples / 64)
-COMMON = ["schedule=wsd", "data=digits", "model=mlp", "trainer.enable_progress_bar=false", "~logger"]
+COMMON = ["schedule=wsd", "schedule.unit=epoch", "schedule.warmup=1", "data=digits", "model=mlp", "trainer.enable_progress_bar=false", "~logger"]
 
 
 def lr_train(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
