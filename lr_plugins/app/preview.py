@@ -54,7 +54,7 @@ def fit_steps(trainer: Any, model: Any, datamodule: Any) -> tuple[float, float]:
     """
     from lightning.pytorch.trainer.states import TrainerFn
 
-    from lr_plugins.callback import steps_per_epoch, total_steps
+    from lr_plugins.training_length import steps_per_epoch, total_steps
 
     trainer.strategy.connect(model)
     trainer.state.fn = TrainerFn.FITTING
