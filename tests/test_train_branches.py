@@ -67,3 +67,13 @@ def test_cooldown_branches_from_one_wsd_checkpoint(tmp_path):
         result = json.loads((job / "result.json").read_text())
         assert result["status"] == "ok" and float(row["test/acc"]) == pytest.approx(result["metrics"]["test/acc"])
         assert result["metrics"]["test/acc"] > 0.8
+
+    # A checkpoint from the stem's own cooldown (after 9 of 10 epochs) cannot branch to a longer length: the
+    # LR already run depends on the stem's length. Refused before any step: one line, exit 2, nothing left.
+    late = f"stem/checkpoints/epoch8-step{9 * SPE}.ckpt"
+    refused = lr_train([*COMMON, "trainer.max_epochs=12", f"ckpt_path={late}", "hydra.run.dir=refused"], tmp_path)
+    assert refused.returncode == 2, refused.stderr[-3000:]
+    (line,) = [line for line in refused.stderr.splitlines() if line.startswith("lr-train:")]
+    assert "nothing was trained" in line and f"resume at optimizer step {9 * SPE}" in line
+    assert "trainer.max_epochs=10" in line and "on_length_change=continue" in line
+    assert "Traceback" not in refused.stderr and not (tmp_path / "refused").exists()
