@@ -40,6 +40,7 @@ from lr_plugins._validation import check_bool, check_choice
 from lr_plugins.length_change import Plan, replan
 from lr_plugins.lr_logging import LRLog, lr_tags, momentum_tags, monitor_logs, should_log
 from lr_plugins.optimizer_check import check_optimizers
+from lr_plugins.schedule_free import eval_weights, is_schedule_free, schedule_free_twin, set_mode
 from lr_plugins.schedule_state import STATE_KEY, check_state, find_state
 from lr_plugins.schedules import (
     CommonArgs,
@@ -48,9 +49,13 @@ from lr_plugins.schedules import (
     CyclicLRArgs,
     CyclicLRCurve,
     ExponentialDecayCurve,
+    InverseSqrtCurve,
     InverseTimeDecayCurve,
     OneCycleArgs,
     OneCycleCurve,
+    PlateauCurve,
+    PolynomialDecayCurve,
+    ScheduleFreeCurve,
     SGDRCurve,
     StepDecayCurve,
     WarmupCosineCurve,
@@ -73,6 +78,10 @@ __all__ = [
     "InverseTimeDecay",
     "Constant",
     "WarmupStableDecay",
+    "PolynomialDecay",
+    "InverseSqrt",
+    "Plateau",
+    "ScheduleFree",
     "lr_tags",
     "momentum_tags",
     "steps_per_epoch",
@@ -606,3 +615,147 @@ class WarmupStableDecay(ScheduleCallback, WarmupStableDecayCurve):
 
     def __init__(self, *, decay: float = 0.2, decay_shape: str = "1-sqrt", **kwargs: Unpack[ScheduleArgs]) -> None:
         super().__init__(decay=decay, decay_shape=decay_shape, **kwargs)
+
+
+class PolynomialDecay(ScheduleCallback, PolynomialDecayCurve):
+    __doc__ = _doc(PolynomialDecayCurve, "max_lr=0.1, warmup=1, power=1.0")
+
+    def __init__(self, *, power: float = 1.0, **kwargs: Unpack[ScheduleArgs]) -> None:
+        super().__init__(power=power, **kwargs)
+
+
+class InverseSqrt(ScheduleCallback, InverseSqrtCurve):
+    __doc__ = _doc(InverseSqrtCurve, "max_lr=0.1, warmup=1")
+
+    def __init__(self, *, timescale: float | None = None, **kwargs: Unpack[ScheduleArgs]) -> None:
+        super().__init__(timescale=timescale, **kwargs)
+
+
+class Plateau(ScheduleCallback, PlateauCurve):
+    __doc__ = _doc(PlateauCurve, "max_lr=0.1, monitor='val_loss', patience=3")
+
+    #: Where a checkpoint keeps the rule's state (best value, counters, reductions).
+    STATE = "lr_plugins.plateau"
+    _pending_rule: dict[str, Any] | None = None
+
+    def __init__(
+        self,
+        *,
+        monitor: str = "val_loss",
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        **kwargs: Unpack[ScheduleArgs],
+    ) -> None:
+        super().__init__(monitor=monitor, mode=mode, factor=factor, patience=patience, threshold=threshold,
+                         threshold_mode=threshold_mode, cooldown=cooldown, **kwargs)
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_fit_start(trainer, pl_module)
+        self.reset()  # a fit starts the rule afresh; a resumed one gets its state back at train start
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        pending, self._pending_rule = self._pending_rule, None
+        if pending is not None:
+            self.load_rule_state(pending)
+        super().on_train_start(trainer, pl_module)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking and trainer.state.fn == "fit":
+            self._feed(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.enable_validation:  # no validation in this fit: the epoch's training metrics
+            self._feed(trainer)
+
+    def _feed(self, trainer: pl.Trainer) -> None:
+        """Give the rule the monitored value (from the end of the warmup on); rewrite the LR if it dropped."""
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is None:
+            logged = ", ".join(repr(k) for k in sorted(trainer.callback_metrics)) or "none"
+            raise ValueError(
+                f"monitor={self.monitor!r} is not allowed: no metric of that name is logged (logged: {logged}); "
+                "set monitor to one of them, or log it with self.log in validation_step."
+            )
+        step = trainer.global_step
+        if step < self.warmup * self.steps_per_unit(self._steps_per_epoch, self._total_steps):
+            return  # still warming up: a plateau of the rising LR means nothing
+        if self.observe(float(value), self._peak(0)):
+            self._apply(step)  # the next optimizer step uses the reduced LR
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        super().on_save_checkpoint(trainer, pl_module, checkpoint)
+        checkpoint[self.STATE] = self.rule_state()
+
+    def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        super().on_load_checkpoint(trainer, pl_module, checkpoint)
+        self._pending_rule = checkpoint.get(self.STATE)
+
+
+class ScheduleFree(ScheduleCallback, ScheduleFreeCurve):
+    __doc__ = _doc(ScheduleFreeCurve, "max_lr=0.1, warmup=1, replace_optimizer=True").replace(
+        "    Every schedule is", """    Args:
+        replace_optimizer: Swap each plain ``SGD``/``Adam``/``AdamW`` the module returns for its
+            schedule-free version at fit start (same param groups, LRs and weight decay; see
+            :func:`lr_plugins.schedule_free.schedule_free_twin`). ``False``: a plain optimizer is refused.
+
+    Every schedule is""", 1)
+
+    #: The callback's own arguments beyond the curve's and the shared options.
+    own_options = ("replace_optimizer",)
+
+    def __init__(self, *, replace_optimizer: bool = False, **kwargs: Unpack[ScheduleArgs]) -> None:
+        self.replace_optimizer = check_bool("replace_optimizer", replace_optimizer)
+        super().__init__(**kwargs)
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        name = type(self).__name__
+        if self.replace_optimizer:
+            take_over_schedulers(trainer, name, self.replace_schedulers)  # first: it restores the old groups' LRs
+            trainer.optimizers = [o if is_schedule_free(o) else schedule_free_twin(o, name) for o in trainer.optimizers]
+        plain = [type(o).__name__ for o in trainer.optimizers if not is_schedule_free(o)]
+        if plain:
+            raise ValueError(
+                f"{name} needs schedule-free optimizers (schedulefree.SGDScheduleFree, AdamWScheduleFree, ...), but "
+                f"configure_optimizers returned {', '.join(plain)}: return one, or pass replace_optimizer=True "
+                "(+schedule.replace_optimizer=true under Hydra) to swap SGD/Adam/AdamW for it at fit start."
+            )
+        super().on_fit_start(trainer, pl_module)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        set_mode(trainer.optimizers, "train")  # also turns weights saved in eval mode back into training ones
+        super().on_train_start(trainer, pl_module)
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        set_mode(trainer.optimizers, "train")  # after a validation or a checkpoint, before the next step
+        super().on_train_batch_start(trainer, pl_module, *args)
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        set_mode(trainer.optimizers, "eval")
+
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        set_mode(trainer.optimizers, "eval")
+
+    def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        set_mode(trainer.optimizers, "eval")
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        set_mode(trainer.optimizers, "eval")  # a fit ends with the averaged weights in the module
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        """Save the averaged (eval) weights, with the optimizers marked as in eval mode.
+
+        Saved during training, the live weights are put back bit for bit afterwards, so that
+        saving a checkpoint does not change the run; a fit resumed from it turns the averaged
+        weights back into training ones (``train()``), exact up to float rounding.
+        """
+        super().on_save_checkpoint(trainer, pl_module, checkpoint)
+        with eval_weights(trainer.optimizers) as switched:
+            if switched:
+                checkpoint["state_dict"] = {k: v.clone() for k, v in trainer.strategy.lightning_module_state_dict().items()}
+        for state in checkpoint.get("optimizer_states", []):
+            for group in state.get("param_groups", []):
+                group["train_mode"] = False

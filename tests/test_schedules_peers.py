@@ -8,10 +8,14 @@ both (``atol=0``).
 
 from __future__ import annotations
 
-import pytest
-from test_schedules_parity import close, torch_trace
+import math
 
-from lr_plugins import WarmupStableDecay
+import pytest
+import torch
+from test_schedules_parity import close, torch_trace
+from torch.optim import lr_scheduler as tl
+
+from lr_plugins import InverseSqrt, PolynomialDecay, WarmupStableDecay
 
 
 def hf():
@@ -33,3 +37,52 @@ def test_wsd_equals_transformers_get_wsd_schedule(shape, n, warmup, decay_steps,
     close(ours.preview(n), ref[:n])
     if warmup + decay_steps < n:  # the stable phase is the peak itself
         assert ref[warmup + 1] == peak and got[n - decay_steps - 1] == peak
+
+
+# ---------------------------------------------------------------------- linear and polynomial decay
+@pytest.mark.parametrize("n,warmup", [(1000, 0), (1500, 100), (3000, 7)])
+def test_linear_preset_shape_equals_transformers_get_linear_schedule_with_warmup(n, warmup):
+    ref, _ = torch_trace(lambda opt: hf().get_linear_schedule_with_warmup(opt, warmup, n), n + 3, lr=0.2)
+    ours = PolynomialDecay(max_lr=0.2, warmup=warmup, power=1.0, unit="step")
+    close([ours.lr_at(s, total_steps=n) for s in range(n + 3)], ref)  # 0 at the end and after it
+    assert ref[-1] == 0.0
+
+
+@pytest.mark.parametrize("power", [1.0, 2.0, 0.5, 0.9])
+@pytest.mark.parametrize("n,warmup,lr_end", [(1000, 50, 1e-7), (2000, 0, 1e-3), (1200, 300, 0.0)])
+def test_polynomial_equals_transformers_get_polynomial_decay_schedule_with_warmup(power, n, warmup, lr_end):
+    ref, _ = torch_trace(lambda opt: hf().get_polynomial_decay_schedule_with_warmup(
+        opt, warmup, n, lr_end=lr_end, power=power), n + 3, lr=0.1)
+    ours = PolynomialDecay(max_lr=0.1, min_lr=lr_end, warmup=warmup, power=power, unit="step")
+    close([ours.lr_at(s, total_steps=n) for s in range(n + 3)], ref)
+
+
+@pytest.mark.parametrize("power", [1.0, 2.0, 0.5, 0.9])
+@pytest.mark.parametrize("n", [1000, 4000])
+def test_polynomial_equals_torch_polynomial_lr(power, n):
+    """torch's recursive form (stepped) and its closed form, over the whole run and past its end."""
+    ref, _ = torch_trace(lambda opt: tl.PolynomialLR(opt, total_iters=n, power=power), n + 3, lr=0.5)
+    ours = PolynomialDecay(max_lr=0.5, power=power, unit="step")
+    got = [ours.lr_at(s, total_steps=n) for s in range(n + 3)]
+    close(got[:n], ref[:n], rtol=1e-11 if power != 1.0 else 1e-12)  # recursion: products of n ratios
+    assert got[n:] == [0.0] * 3 and list(ref[n:]) == [0.0] * 3
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.5)
+    closed = tl.PolynomialLR(opt, total_iters=n, power=power)
+    for s in range(n):
+        closed.last_epoch = s
+        close(got[s], closed._get_closed_form_lr()[0])
+
+
+# ---------------------------------------------------------------------- inverse square root
+@pytest.mark.parametrize("n,warmup,timescale", [(1000, 100, None), (5000, 400, None), (2000, 10, 1000), (1000, 1, 3)])
+def test_inverse_sqrt_equals_transformers_get_inverse_sqrt_schedule(n, warmup, timescale):
+    ref, _ = torch_trace(lambda opt: hf().get_inverse_sqrt_schedule(opt, warmup, timescale=timescale), n, lr=0.05)
+    ours = InverseSqrt(max_lr=0.05, warmup=warmup, timescale=timescale, unit="step")
+    close(ours.preview(n), ref)
+    close(ours.lr_at(10**9), 0.05 * math.sqrt((timescale or warmup) / (10**9 - warmup + (timescale or warmup))))
+
+
+def test_inverse_sqrt_holds_its_floor():
+    s = InverseSqrt(max_lr=1.0, min_lr=0.1, warmup=1, unit="step")
+    assert s.lr_at(50) == pytest.approx(50**-0.5)  # sqrt(1 / (49 + 1))
+    assert s.lr_at(101) == 0.1 and s.lr_at(10**6) == 0.1  # sqrt(1 / 100) reached at step 100

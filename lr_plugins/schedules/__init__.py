@@ -23,6 +23,10 @@ from lr_plugins.schedules.sgdr import *
 from lr_plugins.schedules.cyclic import *
 from lr_plugins.schedules.decay import *
 from lr_plugins.schedules.wsd import *
+from lr_plugins.schedules.polynomial import *
+from lr_plugins.schedules.inverse_sqrt import *
+from lr_plugins.schedules.plateau import *
+from lr_plugins.schedules.free import *
 
 if not _TYPE_CHECKING:  # type checkers take the star imports' names as the exports
     __all__ = [n for n, v in globals().items() if not n.startswith("_") and not isinstance(v, _ModuleType)]
