@@ -41,6 +41,7 @@ from benchmarks._common import LRTrace, make_trainer
 __all__ = [
     "PEAK_LR",
     "SETUP",
+    "setup",
     "METRICS",
     "MATCH_MARGIN",
     "QUICK_TRAINER",
@@ -56,8 +57,15 @@ __all__ = [
 ]
 
 PEAK_LR = 0.01
-SETUP = ("MNIST-1D (3600 train / 1000 test sequences), residual CNN1D (8 channels, 2 blocks), AdamW "
-         f"(peak LR {PEAK_LR}, weight decay 0.1), batch 64, a linear warmup from 0 over the first epoch")
+
+
+def setup(peak: float = PEAK_LR) -> str:
+    """The setup in words, for the report pages."""
+    return ("MNIST-1D (3600 train / 1000 test sequences), residual CNN1D (8 channels, 2 blocks), AdamW "
+            f"(peak LR {peak:g}, weight decay 0.1), batch 64, a linear warmup from 0 over the first epoch")
+
+
+SETUP = setup()
 #: metric -> (label, scale for the table, digits, lower is better)
 METRICS = {"test_loss": ("test loss", 1.0, 4, True), "test_acc": ("test accuracy (%)", 100.0, 2, False)}
 #: "A matches B" holds when the 95% interval of the paired difference lies inside +-margin (table units).
@@ -66,7 +74,7 @@ MATCH_MARGIN = {"test_loss": 0.02, "test_acc": 0.5}
 QUICK_TRAINER = {"limit_train_batches": 6, "limit_test_batches": 2}
 
 
-def build(seed: int):
+def build(seed: int, peak: float = PEAK_LR):
     """The model and data of the setup, with ``seed`` fixing the initial weights and the batch order."""
     import lightning.pytorch as L
 
@@ -74,7 +82,7 @@ def build(seed: int):
     from lr_plugins.app.models import CNN1D, Classifier
 
     L.seed_everything(seed, verbose=False)
-    model = Classifier(CNN1D(channels=8, blocks=2), optimizer="adamw", lr=PEAK_LR, weight_decay=0.1)
+    model = Classifier(CNN1D(channels=8, blocks=2), optimizer="adamw", lr=peak, weight_decay=0.1)
     return model, MNIST1DDataModule(batch_size=64, seed=seed)
 
 
@@ -97,18 +105,20 @@ class StopAfter(_callback_base()):
 
 
 def train(schedule: Any, epochs: int, seed: int, root: str | Path, *, quick: bool = False,
-          ckpt_path: str | None = None, stop_after: int | None = None, save_to: str | Path | None = None) -> dict[str, Any]:
+          ckpt_path: str | None = None, stop_after: int | None = None, save_to: str | Path | None = None,
+          peak: float = PEAK_LR) -> dict[str, Any]:
     """One run: fit ``epochs`` epochs under ``schedule`` (a fresh callback), then test.
 
     ``ckpt_path`` resumes from a checkpoint (a cooldown branch); ``stop_after`` ends the fit early
-    and skips the test; ``save_to`` writes a checkpoint at the end of the fit.
+    and skips the test; ``save_to`` writes a checkpoint at the end of the fit; ``peak`` is the
+    optimizer's LR (give the schedule the same ``max_lr``).
 
     Returns:
         ``{"steps", "first_step", "lrs", "steps_per_epoch", "total_steps", "fit_seconds"}`` and,
         unless stopped early, ``"test_loss"`` and ``"test_acc"``. ``steps`` counts the optimizer
         steps this call ran (a branch: only its own), ``lrs`` the LR of each of them.
     """
-    model, dm = build(seed)
+    model, dm = build(seed, peak)
     trace = LRTrace()
     callbacks = [schedule, trace] + ([StopAfter(stop_after)] if stop_after else [])
     trainer = make_trainer(epochs, callbacks, root, limit_val_batches=0, **(QUICK_TRAINER if quick else {}))

@@ -22,14 +22,16 @@ from benchmarks._common import base_parser, finish, quiet
 __all__ = ["run", "summarize", "plot", "main"]
 
 
-def run(schedules: dict[str, Callable[[], Any]], epochs: int, seeds: int, quick: bool) -> tuple[list[dict], dict[str, list[float]]]:
-    """Train every schedule with every seed; the rows and, per schedule, the LR of every step of seed 0."""
+def run(schedules: dict[str, Callable[[float], Any]], epochs: int, seeds: int, quick: bool,
+        peak: float = _claims.PEAK_LR) -> tuple[list[dict], dict[str, list[float]]]:
+    """Train every schedule (``make(peak)`` builds its callback) with every seed; the rows and, per
+    schedule, the LR of every step of seed 0."""
     rows, curves = [], {}
     t0 = time.perf_counter()
     for seed in range(seeds):
         for name, make in schedules.items():
             with tempfile.TemporaryDirectory() as tmp:
-                out = _claims.train(make(), epochs, seed, tmp, quick=quick)
+                out = _claims.train(make(peak), epochs, seed, tmp, quick=quick, peak=peak)
             if seed == 0:
                 curves[name] = out["lrs"]
             rows.append({"schedule": name, "seed": seed, "epochs": epochs, "steps": out["steps"],
@@ -40,7 +42,7 @@ def run(schedules: dict[str, Callable[[], Any]], epochs: int, seeds: int, quick:
 
 
 def summarize(rows: list[dict], title: str, claim: str, schedules: dict[str, str],
-              pairs: list[tuple[str, str, str]], quick: bool, png: str) -> str:
+              pairs: list[tuple[str, str, str]], quick: bool, png: str, peak: float = _claims.PEAK_LR) -> str:
     """The report page: setup, the table, per-seed values, paired differences and verdicts."""
     names = list(schedules)
     seeds, epochs = len({r["seed"] for r in rows}), rows[0]["epochs"]
@@ -50,7 +52,7 @@ def summarize(rows: list[dict], title: str, claim: str, schedules: dict[str, str
         lines += ["**Quick mode: a smoke run over a few batches per epoch. These numbers are not evidence.**", ""]
     lines += [
         f"Claim: {claim}", "",
-        f"Setup (fixed before the runs): {_claims.SETUP}; every schedule trains {epochs} epochs "
+        f"Setup (fixed before the runs): {_claims.setup(peak)}; every schedule trains {epochs} epochs "
         f"({'/'.join(map(str, steps))} optimizer steps) with the same {seeds} seeds (0–{seeds - 1}), so the runs are "
         "paired: same initial weights, same batch order. Metrics of the final model on the 1000 test sequences.", "",
         "| schedule | what it is | test loss | test accuracy (%) |", "|---|---|---|---|",
@@ -102,21 +104,26 @@ def plot(rows: list[dict], curves: dict[str, list[float]], path: Path) -> None:
 
 
 def main(argv: list[str] | None, name: str, doc: str | None, title: str, claim: str,
-         schedules: dict[str, tuple[str, Callable[[], Any]]], pairs: list[tuple[str, str, str]]) -> list[dict]:
-    """The command line of an equal-budget benchmark: ``--seeds`` (full 10, quick 2), ``--epochs`` (10 / 3)."""
+         schedules: dict[str, tuple[str, Callable[[float], Any]]], pairs: list[tuple[str, str, str]]) -> list[dict]:
+    """The command line of an equal-budget benchmark: ``--seeds`` (full 10, quick 2), ``--epochs`` (10 / 3),
+    ``--peak-lr`` (the setup's 0.01; another peak is a sensitivity check, written with ``--no-docs``)."""
     parser = base_parser(doc, f"results/{name}")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per schedule (full 10, quick 2)")
     parser.add_argument("--epochs", type=int, default=None, help="the budget in epochs (full 10, quick 3)")
+    parser.add_argument("--peak-lr", type=float, default=_claims.PEAK_LR,
+                        help=f"the peak LR of every schedule (default {_claims.PEAK_LR:g}, the setup's)")
     args = parser.parse_args(argv)
     seeds = args.seeds if args.seeds is not None else (2 if args.quick else 10)
     epochs = args.epochs if args.epochs is not None else (3 if args.quick else 10)
-    if seeds < 2 or epochs < 2:
-        parser.error(f"need --seeds >= 2 (a paired difference needs two) and --epochs >= 2; got {seeds}, {epochs}")
+    if seeds < 2 or epochs < 2 or not args.peak_lr > 0:
+        parser.error(f"need --seeds >= 2 (a paired difference needs two), --epochs >= 2 and --peak-lr > 0; "
+                     f"got {seeds}, {epochs}, {args.peak_lr}")
     quiet()
     Path(args.out).mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    rows, curves = run({k: make for k, (_, make) in schedules.items()}, epochs, seeds, args.quick)
-    table = summarize(rows, title, claim, {k: what for k, (what, _) in schedules.items()}, pairs, args.quick, f"{name}.png")
+    rows, curves = run({k: make for k, (_, make) in schedules.items()}, epochs, seeds, args.quick, args.peak_lr)
+    table = summarize(rows, title, claim, {k: what for k, (what, _) in schedules.items()}, pairs, args.quick, f"{name}.png",
+                      args.peak_lr)
     lr_rows = [{"schedule": n, "step": k, "lr": lr} for n, lrs in curves.items() for k, lr in enumerate(lrs)]
     finish(args, name, table, {"runs.csv": rows, "lr_seed0.csv": lr_rows}, lambda path: plot(rows, curves, path), t0)
     return rows

@@ -22,27 +22,26 @@ writes ``docs/linear_to_zero.{md,png}``.
 from __future__ import annotations
 
 from benchmarks import _equal_budget
-from benchmarks._claims import PEAK_LR
 
 __all__ = ["SCHEDULES", "PAIRS", "main"]
 
 
-def _linear():
+def _linear(peak: float):
     from lr_plugins import PolynomialDecay
 
-    return PolynomialDecay(max_lr=PEAK_LR, min_lr=0.0, warmup=1, power=1.0)
+    return PolynomialDecay(max_lr=peak, min_lr=0.0, warmup=1, power=1.0)
 
 
-def _cosine(floor: float):
+def _cosine(floor: float, peak: float):
     from lr_plugins import WarmupCosine
 
-    return WarmupCosine(max_lr=PEAK_LR, min_lr=floor * PEAK_LR, warmup=1)
+    return WarmupCosine(max_lr=peak, min_lr=floor * peak, warmup=1)
 
 
 SCHEDULES = {
     "linear to 0": ("`PolynomialDecay(warmup=1, power=1, min_lr=0)`", _linear),
-    "cosine to 10%": ("`WarmupCosine(warmup=1, min_lr=0.1 * peak)`", lambda: _cosine(0.1)),
-    "cosine to 0": ("`WarmupCosine(warmup=1)`", lambda: _cosine(0.0)),
+    "cosine to 10%": ("`WarmupCosine(warmup=1, min_lr=0.1 * peak)`", lambda peak: _cosine(0.1, peak)),
+    "cosine to 0": ("`WarmupCosine(warmup=1)`", lambda peak: _cosine(0.0, peak)),
 }
 PAIRS = [("linear to 0", "cosine to 10%", "beats"), ("cosine to 0", "cosine to 10%", "beats"),
          ("linear to 0", "cosine to 0", "beats")]

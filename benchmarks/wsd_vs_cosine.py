@@ -23,28 +23,27 @@ writes ``docs/wsd_vs_cosine.{md,png}``.
 from __future__ import annotations
 
 from benchmarks import _equal_budget
-from benchmarks._claims import PEAK_LR
 
 __all__ = ["SCHEDULES", "PAIRS", "main"]
 
 
-def _wsd(shape: str):
+def _wsd(shape: str, peak: float):
     from lr_plugins import WarmupStableDecay
 
-    return WarmupStableDecay(max_lr=PEAK_LR, min_lr=0.0, warmup=1, decay=0.2, decay_shape=shape)
+    return WarmupStableDecay(max_lr=peak, min_lr=0.0, warmup=1, decay=0.2, decay_shape=shape)
 
 
-def _cosine(floor: float):
+def _cosine(floor: float, peak: float):
     from lr_plugins import WarmupCosine
 
-    return WarmupCosine(max_lr=PEAK_LR, min_lr=floor * PEAK_LR, warmup=1)
+    return WarmupCosine(max_lr=peak, min_lr=floor * peak, warmup=1)
 
 
 SCHEDULES = {
-    "WSD 1-sqrt": ("`WarmupStableDecay(warmup=1, decay=0.2, decay_shape=\"1-sqrt\")`, to 0", lambda: _wsd("1-sqrt")),
-    "WSD linear": ("the same, `decay_shape=\"linear\"`", lambda: _wsd("linear")),
-    "cosine to 10%": ("`WarmupCosine(warmup=1, min_lr=0.1 * peak)`", lambda: _cosine(0.1)),
-    "cosine to 0": ("`WarmupCosine(warmup=1)`", lambda: _cosine(0.0)),
+    "WSD 1-sqrt": ("`WarmupStableDecay(warmup=1, decay=0.2, decay_shape=\"1-sqrt\")`, to 0", lambda peak: _wsd("1-sqrt", peak)),
+    "WSD linear": ("the same, `decay_shape=\"linear\"`", lambda peak: _wsd("linear", peak)),
+    "cosine to 10%": ("`WarmupCosine(warmup=1, min_lr=0.1 * peak)`", lambda peak: _cosine(0.1, peak)),
+    "cosine to 0": ("`WarmupCosine(warmup=1)`", lambda peak: _cosine(0.0, peak)),
 }
 PAIRS = [("WSD 1-sqrt", "cosine to 10%", "matches"), ("WSD 1-sqrt", "cosine to 0", "matches"),
          ("WSD 1-sqrt", "WSD linear", "beats")]

@@ -40,11 +40,11 @@ def _wsd(k: int, total: int, shape: str = "1-sqrt", warmup: int = SPE, decay: fl
     return PEAK * ((1 - math.sqrt(p)) if shape == "1-sqrt" else (1 - p))
 
 
-def _cosine(k: int, total: int, floor: float, warmup: int = SPE) -> float:
+def _cosine(k: int, total: int, floor: float, warmup: int = SPE, peak: float = PEAK) -> float:
     if k < warmup:
-        return PEAK * k / warmup
+        return peak * k / warmup
     p = (k - warmup) / (total - warmup)
-    return floor * PEAK + (1 - floor) * PEAK * (1 + math.cos(math.pi * p)) / 2
+    return floor * peak + (1 - floor) * peak * (1 + math.cos(math.pi * p)) / 2
 
 
 # ---------------------------------------------------------------------- statistics
@@ -89,16 +89,17 @@ def test_wsd_vs_cosine_quick_run(tmp_path):
     assert {p.name for p in tmp_path.iterdir()} == {"runs.csv", "lr_seed0.csv", "summary.md", "wsd_vs_cosine.png"}
 
 
-def test_linear_to_zero_quick_run(tmp_path):
-    rows = linear_to_zero.main(["--quick", "--out", str(tmp_path), "--no-docs"])
+def test_linear_to_zero_quick_run_with_another_peak(tmp_path):
+    rows = linear_to_zero.main(["--quick", "--peak-lr", "0.02", "--out", str(tmp_path), "--no-docs"])
     assert len(rows) == 2 * len(linear_to_zero.SCHEDULES)
-    total = 3 * SPE
+    total, peak = 3 * SPE, 0.02
     curves = _curves(tmp_path / "lr_seed0.csv", "schedule")
     # Bergsma et al.: linear from the peak after the warmup to 0 at the end of training.
-    linear = [PEAK * k / SPE if k < SPE else PEAK * (1 - (k - SPE) / (total - SPE)) for k in range(total)]
+    linear = [peak * k / SPE if k < SPE else peak * (1 - (k - SPE) / (total - SPE)) for k in range(total)]
     assert curves["linear to 0"] == pytest.approx(linear, rel=1e-12, abs=1e-15)
-    assert curves["cosine to 10%"] == pytest.approx([_cosine(k, total, 0.1) for k in range(total)], rel=1e-12)
-    assert "| linear to 0 − cosine to 10% | test loss |" in (tmp_path / "summary.md").read_text()
+    assert curves["cosine to 10%"] == pytest.approx([_cosine(k, total, 0.1, peak=peak) for k in range(total)], rel=1e-12)
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| linear to 0 − cosine to 10% | test loss |" in summary and "AdamW (peak LR 0.02," in summary
 
 
 def test_cooldown_branches_quick_run(tmp_path):
