@@ -13,7 +13,10 @@
   ``LearningRateMonitor(logging_interval="step", log_momentum=True)`` would
   (:mod:`lr_plugins.lr_logging`): same tags, same steps under any ``log_every_n_steps``;
 * its checkpoint state (:mod:`lr_plugins.schedule_state`) lets a resumed run warn when the
-  schedule was changed.
+  schedule was changed, refuse another optimizer (:mod:`lr_plugins.optimizer_check`), and
+  re-plan or refuse another length of training (:mod:`lr_plugins.length_change`); at every
+  epoch's first batch it re-plans when the steps per epoch or the total changed during the fit
+  (:mod:`lr_plugins.training_length`).
 
 Group ``i`` of an optimizer gets ``lr(step; peak) * lr_i / lr_0``, with ``peak = max_lr`` or,
 when ``max_lr`` is None, that optimizer's configured ``lr_0``: every group keeps its ratio.
@@ -146,8 +149,7 @@ class ScheduleCallback(Callback, Curve):
     _driven_steps = 0
     _swa_start: int | None = None
     _plan: list[tuple[list[dict], list[float], float, bool]]  # per optimizer: groups, lr ratios, peak, betas
-    #: Whether the last fit ended before its schedule did (None: no fit has ended yet).
-    ended_early: bool | None = None
+    _ended_early: bool | None = None
 
     def __init__(
         self,
@@ -194,6 +196,11 @@ class ScheduleCallback(Callback, Curve):
     def fit_total_steps(self) -> float:
         """Optimizer steps of the current fit, ``inf`` for infinite training (from fit start on)."""
         return self._total_steps
+
+    @property
+    def ended_early(self) -> bool | None:
+        """Whether the last fit ended before its schedule's planned end (None: no fit has ended yet)."""
+        return self._ended_early
 
     @property
     def length_plan(self) -> Plan:
@@ -338,7 +345,7 @@ class ScheduleCallback(Callback, Curve):
         self._log = LRLog(trainer.optimizers, lr=self.log_lr and not monitor_lr, momentum=self.log_lr and not monitor_momentum)
         self._start = (trainer.current_epoch, batches_done_in_epoch(trainer))
         self._epoch_pending = False
-        self.ended_early = None
+        self._ended_early = None
         self._hand_over_to_swa(trainer, at_start=True)
         self._last_step = -1
         self._apply(self._step(trainer))
@@ -346,6 +353,15 @@ class ScheduleCallback(Callback, Curve):
     def _step(self, trainer: pl.Trainer) -> int:
         """The optimizer step the schedule is at: the driven optimizer's steps, else ``global_step``."""
         return trainer.global_step if self._driven is None else self._driven_steps
+
+    def schedule_step(self, trainer: pl.Trainer) -> int:
+        """The optimizer step the schedule is at: the real step ``k`` of ``length_plan.curve_step(k)``.
+
+        ``trainer.global_step``, except under manual optimization with several optimizers, where
+        Lightning counts every optimizer's steps and the schedule those of the first one. What
+        follows the schedule's LR (snapshot ensembling) counts steps with this, not ``global_step``.
+        """
+        return self._step(trainer)
 
     def _use(self, plan: Plan) -> None:
         self._length_plan = plan
@@ -448,8 +464,8 @@ class ScheduleCallback(Callback, Curve):
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         step, planned = self._step(trainer), self._total_steps
-        self.ended_early = bool(math.isfinite(planned) and step < planned)
-        if self.ended_early and self._plan:
+        self._ended_early = bool(math.isfinite(planned) and step < planned)
+        if self._ended_early and self._plan:
             peak = self._plan[0][2]
             now = float(trainer.optimizers[0].param_groups[0]["lr"])
             plan = self._length_plan

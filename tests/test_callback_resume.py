@@ -205,6 +205,14 @@ MALFORMED = [
     ({**GOOD, "steps_per_epoch": True}, "'steps_per_epoch' must be a number > 0"),
     ({**GOOD, "total_steps": None}, "'total_steps' must be a number >= 0 (inf for infinite training), not None"),
     ({**GOOD, "total_steps": -1.0}, "'total_steps' must be a number >= 0"),
+    # the optional keys of issue 17 (a re-planned length, optimizer names, manual optimization's steps)
+    ({**GOOD, "warp": {"anchor": 1}}, "'warp' must be a dict with keys anchor, at, rate, total, steps_per_epoch"),
+    ({**GOOD, "warp": {"anchor": 1, "at": 1.0, "rate": -2.0, "total": 9.0, "steps_per_epoch": 8.0}},
+     "'warp' 'rate' must be a finite number >= 0"),
+    ({**GOOD, "warp": {"anchor": 1, "at": 1.0, "rate": 2.0, "total": 9.0, "steps_per_epoch": 0}},
+     "'warp' 'steps_per_epoch' must be a finite number >= 0 ('total' may be inf, 'steps_per_epoch' > 0), not 0"),
+    ({**GOOD, "optimizers": "SGD"}, "'optimizers' must be a list of optimizer class names, not 'SGD'"),
+    ({**GOOD, "driven_steps": -1}, "'driven_steps' must be a whole number >= 0, not -1"),
 ]
 
 
