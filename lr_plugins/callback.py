@@ -699,7 +699,8 @@ class Plateau(ScheduleCallback, PlateauCurve):
         step = trainer.global_step
         if step < self.warmup * self.steps_per_unit(self._steps_per_epoch, self._total_steps):
             return  # still warming up: a plateau of the rising LR means nothing
-        if self.observe(float(value), self._peak(0)):
+        seen: float = trainer.strategy.broadcast(float(value), src=0)  # all ranks follow rank 0: one LR everywhere
+        if self.observe(seen, self._peak(0)):
             self._apply(step)  # the next optimizer step uses the reduced LR
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:

@@ -66,3 +66,11 @@ def test_every_figure_the_guide_shows_is_drawn_by_the_docs_build():
     assert png[:4] == b"\x89PNG" and len(png) > 5_000
     lrs, _ = hook.plateau_curve()  # the plateau figure's LR drops where its made-up loss stalls
     assert lrs[0] == 0.0 and max(lrs) == 1.0 and min(lrs) < 0.1
+
+
+def test_the_api_page_documents_every_schedule():
+    from lr_plugins.schedules import CURVES
+
+    api = (GUIDE.parents[1] / "api.md").read_text()
+    missing = [n for n in CURVES if f"::: lr_plugins.{n}\n" not in api]
+    assert not missing, f"docs/api.md has no `::: lr_plugins.<name>` entry for {missing}"
