@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lr_plugins.app.preview import compose_config, main, plan, text_plot, training_steps
+from lr_plugins.app.build import build_node, build_run, plan_fit
+from lr_plugins.app.preview import compose_config, main, plan, text_plot
 
 
 def test_plan_sgdr_50_epochs_matches_the_formula():
@@ -38,6 +39,8 @@ DIGITS = ["data=digits", "model=mlp", "model.net.hidden=16"]  # 1213 training im
     (["+trainer.limit_train_batches=10"], 10, 200),            # issue 13.8: planned 19 x 20 = 380 before
     (["+trainer.limit_train_batches=10", "trainer.accumulate_grad_batches=3"], 4, 80),
     (["trainer.max_steps=7"], 19, 7),
+    (["trainer.max_epochs=null", "trainer.max_steps=7"], 19, 7),  # crashed in Lightning's estimate before
+    (["trainer.max_epochs=null"], 19, 19 * 1000),                # Lightning's default: 1000 epochs
     (["+trainer.fast_dev_run=true"], 1, 1),
     (["+trainer.limit_train_batches=0.5"], 9, 180),             # a fraction of the batches: int(19 * 0.5)
 ])
@@ -46,13 +49,12 @@ def test_plan_reads_the_trainer_like_the_callback(overrides, spe, total):
     checked against lr_plugins.callback.steps_per_epoch/total_steps on the same real Trainer."""
     import lightning.pytorch as L
 
-    from lr_plugins.app.train import _build
     from lr_plugins.callback import steps_per_epoch, total_steps
 
     cfg = compose_config([*DIGITS, "schedule=constant", *overrides])
     p = plan(cfg)
     assert (p["steps_per_epoch"], p["total_steps"]) == (spe, total)
-    assert training_steps(cfg) == (spe, total)  # what validation checks training lengths against
+    assert plan_fit(build_run(cfg)) == (spe, total)  # what validation checks training lengths against
 
     class Probe(L.Callback):  # what the schedule callback sees at fit start of a real fit
         def on_fit_start(self, trainer, pl_module):
@@ -65,7 +67,7 @@ def test_plan_reads_the_trainer_like_the_callback(overrides, spe, total):
     model_cfg = cfg.model.copy()
     model_cfg.net.in_features = 64
     try:
-        trainer.fit(_build(model_cfg, "model"), datamodule=_build(cfg.data, "data"))
+        trainer.fit(build_node(model_cfg, "model"), datamodule=build_node(cfg.data, "data"))
     except (KeyboardInterrupt, SystemExit):
         pass
     assert probe.seen == (spe, total)

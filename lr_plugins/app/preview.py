@@ -1,10 +1,9 @@
 """``lr-preview``: draw the planned LR (and momentum) curve of an ``lr-train`` config, no training.
 
-It composes the same config as ``lr-train`` (same groups and overrides), builds the same data,
-model and Trainer, and takes the optimizer steps per epoch and the length of training from the
-place the schedule callback reads them at fit start: :func:`lr_plugins.callback.steps_per_epoch`
-(``ceil(num_training_batches / accumulate_grad_batches)``) and
-:func:`lr_plugins.callback.total_steps` (``trainer.estimated_stepping_batches``), so
+It composes the same config as ``lr-train`` (same groups and overrides) and runs the same
+validation, which builds the same :class:`~lr_plugins.app.build.Run` (schedule, data, model) and
+plans its fit: the optimizer steps per epoch and the length of training are read where the
+schedule callback reads them at fit start (:func:`~lr_plugins.app.build.plan_fit`), so
 ``limit_train_batches``, ``max_steps``, ``fast_dev_run``, accumulation and the devices' data
 split count exactly as in training. The peak is the optimizer's LR from the model's own
 ``configure_optimizers`` when ``schedule.max_lr`` is null. It then evaluates the schedule's
@@ -20,117 +19,49 @@ Example:
 from __future__ import annotations
 
 import argparse
-import logging
 import math
 import sys
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from lr_plugins._figures import figure_png, new_figure
+from lr_plugins.app.build import ConfigError, Run, build_run, compose_config, one_line, plan_fit, planned_peak
+from lr_plugins.app.validate import validate
 from lr_plugins.files import write_atomic
 
-__all__ = ["main", "plan", "training_steps", "fit_steps", "text_plot", "compose_config"]
+__all__ = ["main", "plan", "text_plot", "compose_config"]
 
 
-def compose_config(overrides: list[str]) -> DictConfig:
-    """The ``lr-train`` config with ``overrides`` applied (Hydra's compose API)."""
-    from hydra import compose, initialize_config_dir
-
-    from lr_plugins.app.train import config_dir
-
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3", job_name="lr_preview"):
-        return compose(config_name="lr_train", overrides=overrides)
-
-
-def fit_steps(trainer: Any, model: Any, datamodule: Any) -> tuple[float, float]:
-    """``(steps_per_epoch, total_steps)`` of ``trainer.fit(model, datamodule=datamodule)``, without fitting.
-
-    The model and data are attached the way ``Trainer.fit`` attaches them (nothing runs, no
-    process is started), then the callback's own :func:`~lr_plugins.callback.steps_per_epoch`
-    and :func:`~lr_plugins.callback.total_steps` read the Trainer.
-    """
-    from lightning.pytorch.trainer.states import TrainerFn
-
-    from lr_plugins.callback import steps_per_epoch, total_steps
-
-    trainer.strategy.connect(model)
-    trainer.state.fn = TrainerFn.FITTING
-    trainer.training = True
-    trainer._data_connector.attach_data(model, datamodule=datamodule)
-    datamodule.setup("fit")  # as Trainer._run's setup hook does
-    return steps_per_epoch(trainer), total_steps(trainer)
-
-
-def _optimizer_lr(trainer: Any, model: Any) -> float | None:
-    """The first param group's LR of the model's first optimizer (what the callback calls the peak)."""
-    from lightning.pytorch.core.optimizer import _init_optimizers_and_lr_schedulers
-
-    model.trainer = trainer
-    optimizers, _ = _init_optimizers_and_lr_schedulers(model)
-    return float(optimizers[0].param_groups[0]["lr"]) if optimizers else None
-
-
-def _planned_fit(cfg: DictConfig) -> tuple[Any, Any, float, float]:
-    """The run's Trainer and model (built as lr-train builds them, nothing run), steps per epoch, total steps."""
-    import lightning.pytorch as L
-
-    from lr_plugins.app.train import _build, _check_trainer_keys, _fill_in_features
-
-    dm = _build(cfg.data, "data")
-    model_cfg = cfg.model.copy()
-    _fill_in_features(model_cfg, dm)
-    model = _build(model_cfg, "model")
-    kwargs = cast(dict[str, Any], OmegaConf.to_container(cfg.trainer, resolve=True))
-    _check_trainer_keys(kwargs)
-    kwargs.update(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
-    quiet = logging.getLogger("lightning.pytorch")
-    level = quiet.level
-    quiet.setLevel(logging.WARNING)  # no "GPU available: ..." lines: nothing is trained here
-    try:
-        trainer = L.Trainer(**kwargs)
-        spe, total = fit_steps(trainer, model, dm)
-    finally:
-        quiet.setLevel(level)
-    return trainer, model, spe, total
-
-
-def training_steps(cfg: DictConfig) -> tuple[int, float]:
-    """``(steps_per_epoch, total_steps)`` that ``lr-train`` with ``cfg`` will take; ``total_steps``
-    is ``inf`` for endless training. Read from the run's own Trainer, as the schedule callback
-    reads them at fit start (see :func:`fit_steps`)."""
-    _, _, spe, total = _planned_fit(cfg)
-    return (int(spe) if math.isfinite(spe) else 1), total
-
-
-def plan(cfg: DictConfig) -> dict[str, Any]:
+def plan(run: Run | DictConfig) -> dict[str, Any]:
     """Steps per epoch, total steps, the schedule object and its LR (and momentum) per step.
 
+    ``run``: a validated :class:`~lr_plugins.app.build.Run` (what ``lr-preview`` draws), or a
+    composed config (built here, not validated).
+
     Example:
-        >>> p = plan(compose_config(["data=digits", "model=mlp", "+trainer.limit_train_batches=10"]))  # doctest: +SKIP
-        >>> p["steps_per_epoch"], p["total_steps"]  # doctest: +SKIP
+        >>> p = plan(compose_config(["data=digits", "model=mlp", "+trainer.limit_train_batches=10"]))
+        >>> p["steps_per_epoch"], p["total_steps"]
         (10, 200)
     """
-    from lr_plugins.app.train import _build
-
-    trainer, model, spe, total = _planned_fit(cfg)
+    if not isinstance(run, Run):
+        run = build_run(run)
+    spe, total = plan_fit(run)
     if not math.isfinite(total):
         raise ValueError("lr-preview needs a finite training length: set trainer.max_epochs or trainer.max_steps.")
-    overrides = {}
-    if cfg.schedule.get("max_lr") is None:
-        lr = _optimizer_lr(trainer, model)
-        if lr is not None:
-            overrides["max_lr"] = lr  # what the callback uses: the optimizer's lr
-    schedule = _build(cfg.schedule, "schedule", **overrides)
-    total, spe_int = int(total), int(spe) if math.isfinite(spe) else 1
+    schedule = planned_peak(run)  # max_lr: null -> the optimizer's lr, as the callback does
+    if schedule is None:
+        raise ConfigError("schedule=None is not allowed: lr-preview draws the schedule callback and this config has "
+                          "none; choose a schedule (e.g. schedule=warmup_cosine)")
+    total_int, spe_int = int(total), int(spe) if math.isfinite(spe) else 1
     return {
         "schedule": schedule,
         "steps_per_epoch": spe_int,
-        "total_steps": total,
-        "lr": schedule.preview(total, steps_per_epoch=spe_int),
-        "momentum": schedule.preview_momentum(total, steps_per_epoch=spe_int),
+        "total_steps": total_int,
+        "lr": schedule.preview(total_int, steps_per_epoch=spe_int),
+        "momentum": schedule.preview_momentum(total_int, steps_per_epoch=spe_int),
     }
 
 
@@ -218,12 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="PNG path (default: lr_preview_<schedule>.png)")
     parser.add_argument("--no-terminal", action="store_true", help="do not draw in the terminal")
     args = parser.parse_args(argv)
-    from lr_plugins.app.validate import ConfigError, one_line, validate
-
     try:
         cfg = compose_config(args.overrides)
-        validate(cfg)  # the same checks as lr-train
-        p = plan(cfg)
+        p = plan(validate(cfg))  # the same checks as lr-train, the same objects
     except (ConfigError, ValueError, TypeError) as e:
         print(f"lr-preview: {one_line(e)}", file=sys.stderr)
         return 2
@@ -234,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         raise
     name = type(p["schedule"]).__name__
     title = f"{name}: {p['total_steps']} steps, {p['steps_per_epoch']} steps/epoch"
-    out = args.out or Path(f"lr_preview_{cfg.schedule._target_.rsplit('.', 1)[-1].lower()}.png")
+    out = args.out or Path(f"lr_preview_{name.lower()}.png")
     if not args.no_terminal:
         _terminal(p, title)
     _png(p, out, title)

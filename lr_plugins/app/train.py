@@ -6,11 +6,12 @@ digits), ``trainer`` (cpu, ddp, gpu, ddp_gpu), ``logger`` (tensorboard), ``lr_fi
 ``snapshot`` (off by default), ``hparams_search`` (optuna). The primary config is the top-level
 ``conf/lr_train.yaml`` (shipped in the wheel as ``lr_plugins/app/_conf``).
 
-A run: check the config (:func:`lr_plugins.app.validate.validate`, the same checks as
-``lr-preview``: a bad value is refused here, before any training step, with one line and exit
-status 2, and only what this invocation created is removed), build every object from it, fit,
-test, print the final ``val/*`` and ``test/*`` metrics, and write ``result.json`` into the run
-folder as the very last thing: a folder without it is not a finished run. In a multirun a job
+A run: check the config and build its objects once (:func:`lr_plugins.app.validate.validate`
+returns the :class:`~lr_plugins.app.build.Run`, the same checks as ``lr-preview``: a bad value is
+refused here, before any training step, with one line and exit status 2, and only what this
+invocation created is removed), fit that Run's objects (the very schedule, data and model that
+were checked), test, print the final ``val/*`` and ``test/*`` metrics, and write ``result.json``
+into the run folder as the very last thing: a folder without it is not a finished run. In a multirun a job
 that fails writes ``result.json`` with ``status: failed`` instead, so the other jobs run; the
 :class:`lr_plugins.app.summary.SweepSummary` callback reads those files and exits with status 1
 if any job failed.
@@ -22,12 +23,9 @@ Example:
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
-import math
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -36,73 +34,29 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from lr_plugins.app.build import (
+    ConfigError,
+    Run,
+    build_node,
+    build_run,
+    compose_config,
+    config_dir,
+    instantiate_callbacks,
+    one_line,
+)
 from lr_plugins.app.checkpointing import checkpoint_dir
 from lr_plugins.app.outcome import schedule_report
 from lr_plugins.app.resume import AlreadyComplete
 from lr_plugins.app.run_guard import remove_created
 from lr_plugins.app.signals import Interrupted, Interruption, record_interrupted
-from lr_plugins.app.summary import RESULT_FILE
-from lr_plugins.app.validate import ConfigError, one_line, validate
+from lr_plugins.app.summary import RESULT_FILE, format_metric
+from lr_plugins.app.validate import check_trainer, validate
 from lr_plugins.files import write_json
 
 __all__ = ["cli", "main", "train", "config_dir", "ConfigError", "RESULT_FILE", "instantiate_callbacks", "resolve_ckpt_path",
            "make_trainer", "fit"]
 
 _HISTORY_FILE = "history.json"
-
-
-def config_dir() -> str:
-    """The primary config folder: ``conf/`` of a source checkout, else the wheel's copy."""
-    here = Path(__file__).resolve().parent
-    candidates = (here / "_conf", here.parents[1] / "conf")
-    for candidate in candidates:
-        if (candidate / "lr_train.yaml").is_file():
-            return str(candidate)
-    raise FileNotFoundError(f"lr_train.yaml not found in {' or '.join(map(str, candidates))}")
-
-
-# ---------------------------------------------------------------------- building from the config
-def _allowed_keys(target: Any) -> list[str]:
-    names: list[str] = []
-    for cls in getattr(target, "__mro__", [target]):
-        init = vars(cls).get("__init__") if isinstance(cls, type) else cls
-        if init is None or cls is object:
-            continue
-        for p in inspect.signature(init).parameters.values():
-            if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name not in names:
-                names.append(p.name)
-    return names
-
-
-def _build(node: Any, key: str, **kwargs: Any) -> Any:
-    """``hydra.utils.instantiate(node)``; any failure becomes a :class:`ConfigError` naming ``key``."""
-    from hydra.utils import get_object, instantiate
-
-    try:
-        return instantiate(node, **kwargs)
-    except Exception as e:
-        cause = e.__cause__ or e
-        msg = f"{key}: {type(cause).__name__}: {cause}"
-        target = node.get("_target_") if isinstance(node, DictConfig) else None
-        if "unexpected keyword argument" in str(cause) and target:
-            try:
-                msg += f"; allowed keys of {key} ({target}): {', '.join(_allowed_keys(get_object(target)))}"
-            except Exception:  # noqa: BLE001
-                pass
-        raise ConfigError(msg) from e
-
-
-def _fill_in_features(model_cfg: DictConfig, dm: Any) -> None:
-    """``model.net.in_features: null`` means: the flattened input size of the data."""
-    net = model_cfg.get("net")
-    if isinstance(net, DictConfig) and "in_features" in net and net.in_features is None:
-        net.in_features = int(math.prod(dm.input_shape))
-
-
-def _check_trainer_keys(kwargs: dict[str, Any]) -> None:
-    from lr_plugins.app.validate import check_trainer
-
-    check_trainer(kwargs)
 
 
 def _metrics(source: Any, prefixes: tuple[str, ...] = ("val/", "test/")) -> dict[str, float]:
@@ -113,46 +67,7 @@ def _metrics(source: Any, prefixes: tuple[str, ...] = ("val/", "test/")) -> dict
     return out
 
 
-# ---------------------------------------------------------------------- callbacks, Trainer, fit
-def instantiate_callbacks(callbacks_cfg: DictConfig | None, checkpointing: bool = True) -> list[Any]:
-    """Build the ``callbacks`` dict group, in order, as lightning-hydra-template's loop does.
-
-    Every entry that is a config with a ``_target_`` becomes a callback; ``null`` entries (e.g.
-    ``schedule: ${schedule}`` while ``schedule=null``) and entries without ``_target_`` are
-    skipped. A failure raises :class:`ConfigError` naming the entry (the group's own name for an
-    interpolated entry: ``schedule``, not ``callbacks.schedule``). With ``checkpointing=False``
-    (``trainer.enable_checkpointing=false``) ``ModelCheckpoint`` entries are left out.
-
-    Example:
-        >>> cfg = OmegaConf.create({"schedule": {"_target_": "lr_plugins.SGDR", "cycle_length": 2},
-        ...                         "off": None})
-        >>> [type(c).__name__ for c in instantiate_callbacks(cfg)]
-        ['SGDR']
-    """
-    if not callbacks_cfg:
-        return []
-    if not isinstance(callbacks_cfg, DictConfig):
-        raise ConfigError(f"callbacks={callbacks_cfg!r} is not allowed: it must be a dict of callback configs")
-    out = []
-    for name in callbacks_cfg:
-        node = callbacks_cfg._get_node(name)
-        key = _interpolated_key(node) or f"callbacks.{name!s}"
-        conf = callbacks_cfg[name]
-        if not isinstance(conf, DictConfig) or "_target_" not in conf:
-            continue
-        if not checkpointing and str(conf._target_).endswith(("ModelCheckpoint", "LastCheckpoint")):
-            continue
-        out.append(_build(conf, key))
-    return out
-
-
-def _interpolated_key(node: Any) -> str | None:
-    """``schedule`` for an entry ``${schedule}`` or ``${oc.select:schedule,null}``, else None."""
-    raw = node._value() if node._is_interpolation() else None
-    match = re.fullmatch(r"\$\{(?:oc\.select:)?([\w.]+)(?:,[^}]*)?\}", raw.strip()) if isinstance(raw, str) else None
-    return match.group(1) if match else None
-
-
+# ---------------------------------------------------------------------- Trainer, fit
 def resolve_ckpt_path(value: Any, run_dir: Path, runs_root: str | os.PathLike = "outputs") -> str | None:
     """The checkpoint ``ckpt_path=`` resumes from; ``None`` for a fresh start (:func:`lr_plugins.app.resume.resolve`).
 
@@ -223,70 +138,53 @@ def fit(trainer: Any, model: Any, datamodule: Any, ckpt_path: str | None = None)
 
 
 # ---------------------------------------------------------------------- the app
-def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Build everything from ``cfg``, fit, test, and return ``{"metrics", "run_dir", ...}``.
+def _find_and_stop(run: Run, start: float) -> dict[str, Any]:
+    """``lr_finder.stop=true``: run the range test on the run's model and data, print the pick, train nothing."""
+    from lr_plugins.finder import find_lr
+
+    # auto resolves from the schedule that would follow the test
+    result = find_lr(run.model, datamodule=run.datamodule, schedule=run.schedule, trainer_kwargs=run.trainer_kwargs,
+                     **run.finder_args)
+    print(f"LR finder suggestion: {result.suggestion:.4g} ({result.how(digits=4)})")
+    print(f"Train with it:  lr-train schedule.max_lr={result.suggestion:.4g}")
+    # The picks as metrics: a sweep (-m ... lr_finder.stop=true) summarises them per job.
+    picks = {"lr_finder/suggestion": result.suggestion, **{f"lr_finder/{k}": v for k, v in result.suggestions.items()}}
+    return {"metrics": {k: float(v) for k, v in picks.items()}, "run_dir": str(run.run_dir),
+            "suggestion": result.suggestion, "suggestions": dict(result.suggestions),
+            "wall_s": time.perf_counter() - start}
+
+
+def train(run: Run | DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Fit ``run`` (a validated :class:`~lr_plugins.app.build.Run`, or a config, built here), test,
+    and return ``{"metrics", "run_dir", ...}``.
 
     Raises:
         ConfigError: a config value that cannot be used (before any training step).
     """
-    import lightning.pytorch as L
     from lightning.pytorch.utilities.model_helpers import is_overridden
 
     start = time.perf_counter()
-    run_dir = Path(run_dir if run_dir is not None else os.getcwd())
+    if not isinstance(run, Run):
+        if isinstance(run.get("trainer"), DictConfig):
+            check_trainer(OmegaConf.to_container(run.trainer, resolve=True))  # unknown keys: name the allowed ones
+        run = build_run(run, run_dir if run_dir is not None else os.getcwd())
+    run_dir = run.run_dir or Path(os.getcwd())
     run_dir.mkdir(parents=True, exist_ok=True)
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    if run.finder_stops:  # builds no training Trainer
+        return _find_and_stop(run, start)
 
-    # 1. Callbacks from the `callbacks` dict group (cheap; validate their values). lr_finder.stop=true
-    # (print the pick and train nothing) is the one case that builds no training Trainer.
-    finder_cfg, finder_exit = None, False
-    if cfg.get("lr_finder") is not None:
-        finder_cfg = OmegaConf.to_container(cfg.lr_finder, resolve=True)
-        finder_exit = finder_cfg.get("stop") is True  # LRFinder(stop=...) validates any other value
-        if finder_exit and cfg.get("optimized_metric"):
-            raise ConfigError(
-                f"lr_finder.stop=true trains nothing, so there is no {cfg.optimized_metric!r} for the "
-                "hparams_search sweeper to optimise: drop lr_finder.stop=true or hparams_search."
-            )
-    callbacks = [] if finder_exit else instantiate_callbacks(
-        cfg.get("callbacks"), checkpointing=cfg.trainer.get("enable_checkpointing", True) is not False)
-    finder = next((c for c in callbacks if type(c).__name__ == "LRFinder"), None)
+    cfg, model, dm = run.cfg, run.model, run.datamodule
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), run_dir)
-
-    # 2. Data, model, logger, Trainer.
-    dm = _build(cfg.data, "data")
-    model_cfg = cfg.model.copy()
-    _fill_in_features(model_cfg, dm)
-    model = _build(model_cfg, "model")
-    trainer_kwargs: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)
-    _check_trainer_keys(trainer_kwargs)
-    trainer_kwargs.setdefault("default_root_dir", str(run_dir))
-
-    if finder_exit:
-        from lr_plugins.finder import find_lr
-
-        kwargs = {k: v for k, v in finder_cfg.items() if k != "_target_"}
-        # auto resolves from the schedule that would follow the test
-        schedule = _build(cfg.schedule, "schedule") if cfg.get("schedule") is not None else None
-        result = find_lr(model, datamodule=dm, schedule=schedule, trainer_kwargs=trainer_kwargs, **kwargs)
-        print(f"LR finder suggestion: {result.suggestion:.4g} ({result.how(digits=4)})")
-        print(f"Train with it:  lr-train schedule.max_lr={result.suggestion:.4g}")
-        # The picks as metrics: a sweep (-m ... lr_finder.stop=true) summarises them per job.
-        picks = {"lr_finder/suggestion": result.suggestion, **{f"lr_finder/{k}": v for k, v in result.suggestions.items()}}
-        return {"metrics": {k: float(v) for k, v in picks.items()}, "run_dir": str(run_dir),
-                "suggestion": result.suggestion, "suggestions": dict(result.suggestions),
-                "wall_s": time.perf_counter() - start}
-
-    logger = _build(cfg.logger, "logger") if cfg.get("logger") is not None else False
+    logger = build_node(cfg.logger, "logger") if cfg.get("logger") is not None else False
     history_path = run_dir / _HISTORY_FILE
-    ckpt_path = _plan_resume(ckpt_path, model, trainer_kwargs)
-    stop = Interruption(checkpoint_dir(callbacks) or run_dir / "checkpoints")
-    trainer = make_trainer(trainer_kwargs, [*callbacks, stop], logger, history_path)
+    ckpt_path = _plan_resume(ckpt_path, model, run.trainer_kwargs)
+    stop = Interruption(checkpoint_dir(run.callbacks) or run_dir / "checkpoints")
+    trainer = make_trainer(run.trainer_kwargs, [*run.callbacks, stop], logger, history_path)
     with stop.watching():  # SIGTERM/SIGINT: stop at a batch boundary, save that step, raise Interrupted
         fit(trainer, model, dm, ckpt_path)
         metrics = _metrics(trainer.callback_metrics)
-        if finder is not None and finder.result is not None:  # None in the parent process of ddp_spawn
-            metrics["lr_finder/suggestion"] = float(finder.result.suggestion)  # the LR trained with: a sweep tabulates it
+        if run.finder is not None and run.finder.result is not None:  # None in the parent process of ddp_spawn
+            metrics["lr_finder/suggestion"] = float(run.finder.result.suggestion)  # the LR trained with: a sweep tabulates it
         if cfg.get("test", True) and is_overridden("test_step", model):
             results = trainer.test(model, datamodule=dm, verbose=False)
             for r in results:
@@ -298,7 +196,7 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str
         "run_dir": str(run_dir),
         "log_dir": os.path.normpath(log_dir) if log_dir else None,
         "history": history,
-        "schedule": schedule_report(callbacks, trainer),
+        "schedule": schedule_report(run.callbacks, trainer),
         "wall_s": time.perf_counter() - start,
     }
 
@@ -324,8 +222,6 @@ def _overrides() -> list[str]:
 
 
 def _print_report(out: dict[str, Any]) -> None:
-    from lr_plugins.app.summary import format_metric
-
     metrics = out["metrics"]
     if metrics:
         width = max(len(k) for k in metrics)
@@ -365,8 +261,7 @@ def _sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
     from hydra.core.hydra_config import HydraConfig
 
     try:
-        validate(cfg)
-        out = train(cfg, run_dir)
+        out = train(validate(cfg, run_dir))
     except Interrupted as e:  # SIGTERM/SIGINT: record, summarise what finished, launch nothing more
         sweep = Path(HydraConfig.get().sweep.dir)
         raise SystemExit(record_interrupted(run_dir, e, _overrides(), sweep)) from None
@@ -423,8 +318,7 @@ def main(cfg: DictConfig) -> float | None:
     if hydra_cfg.mode == RunMode.MULTIRUN:
         return _sweep_job(cfg, run_dir)
     try:
-        validate(cfg)
-        out = train(cfg, run_dir)
+        out = train(validate(cfg, run_dir))  # checks, then fits the very objects it checked
     except ConfigError as e:
         print(f"lr-train: invalid config, nothing was trained: {one_line(e)}", file=sys.stderr)
         remove_created(run_dir)
@@ -449,8 +343,6 @@ def cli() -> None:
     """
     args = sys.argv[1:]
     if args and not any(a.startswith("-") for a in args):
-        from lr_plugins.app.preview import compose_config
-
         try:
             compose_config(args)
         except Exception as e:

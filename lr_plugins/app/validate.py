@@ -1,26 +1,33 @@
 """One validation path for ``lr-train`` and ``lr-preview``: refuse a bad config before any step.
 
-:func:`validate` checks a composed ``lr-train`` config and raises :class:`ConfigError` with ONE
-line that names the key, the value and what is allowed. Both commands call it before anything
-else, so ``lr-preview`` refuses exactly what ``lr-train`` refuses. It checks:
+:func:`validate` checks a composed ``lr-train`` config, builds its :class:`~lr_plugins.app.build.Run`
+(every object once, :func:`~lr_plugins.app.build.build_run`), plans its fit
+(:func:`~lr_plugins.app.build.plan_fit`) and returns that Run, or raises :class:`ConfigError` with
+ONE line that names the key, the value and what is allowed. Both commands call it before anything
+else and go on with the Run it returns, so ``lr-preview`` refuses exactly what ``lr-train``
+refuses, and ``lr-train`` trains the very objects that were checked. It checks:
 
 * ``seed``: an integer in ``[0, 2**32 - 1]``; ``test``: ``true`` or ``false``;
 * ``trainer.*``: only arguments of ``lightning.pytorch.Trainer``; each value against the type
   the Trainer declares (``bool``, ``int``), plus the ranges Lightning would only enforce later
   or not at all (``max_epochs >= -1``, ``devices >= 1`` or ``-1``, ``accumulate_grad_batches
-  >= 1``, an accelerator that exists on this machine, ...);
+  >= 1``, an accelerator that exists on this machine, ...); then Lightning's own checks, when the
+  plan's Trainer is built;
 * every folder a callback or the logger will write (``logger.save_dir``, ``snapshot.dirpath``,
-  ``lr_finder.output_dir``, ``trainer.default_root_dir``): it can be created and written (a
-  probe file is written into its nearest existing folder and removed; nothing is created);
+  ``lr_finder.output_dir``, ``trainer.default_root_dir``): it can be created and written
+  (:func:`lr_plugins.files.unwritable_reason`: a probe file in its nearest existing folder,
+  removed; nothing is created);
 * every callback node (``schedule``, ``snapshot``, ``lr_finder``, ``callbacks.*``), the data
   module and the model are built once, so the classes' own checks run (``lr_finder.stop`` must
   be a boolean);
 * the schedule fits the planned training (e.g. a warmup longer than training), with the steps
-  per epoch counted as ``lr-preview`` counts them, in the parent process, before DDP spawns.
+  per epoch of the plan (what ``lr-preview`` draws), in the parent process, before DDP spawns.
 
 Example:
-    >>> from lr_plugins.app.preview import compose_config
-    >>> validate(compose_config(["data=digits", "trainer.max_epochs=2"]))
+    >>> from lr_plugins.app.build import compose_config
+    >>> run = validate(compose_config(["data=digits", "model=mlp", "trainer.max_epochs=2"]))
+    >>> run.steps_per_epoch, run.total_steps
+    (19.0, 38.0)
     >>> try:
     ...     validate(compose_config(["trainer.max_epochs=-5"]))
     ... except ConfigError as e:
@@ -31,30 +38,21 @@ Example:
 from __future__ import annotations
 
 import inspect
+import math
 import os
-import tempfile
 import typing
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from lr_plugins.app.build import CALLBACK_GROUPS, ConfigError, Run, build_run, one_line, plan_fit
+from lr_plugins.files import unwritable_reason
+
 __all__ = ["ConfigError", "validate", "check_writable_dir", "check_trainer", "one_line", "CALLBACK_GROUPS", "PATH_KEYS"]
 
-#: Top-level groups whose node is a callback built from the config (``callbacks`` holds a dict of them).
-CALLBACK_GROUPS = ("schedule", "snapshot", "lr_finder")
 #: Keys of an instantiated node that name a folder the run writes into.
 PATH_KEYS = ("save_dir", "dirpath", "output_dir", "default_root_dir")
 _SEED_MAX = 2**32 - 1
-
-
-class ConfigError(Exception):
-    """A config value that cannot be used; raised before any training step."""
-
-
-def one_line(text: object) -> str:
-    """``text`` with every run of whitespace (newlines included) made one space."""
-    return " ".join(str(text).split())
 
 
 def _refuse(key: str, value: Any, allowed: str, why: str = "") -> None:
@@ -190,51 +188,19 @@ def check_trainer(trainer: dict[str, Any]) -> None:
             _refuse("trainer.strategy", strategy, f"one of {', '.join(names)}")
 
 
-def _check_trainer_builds(trainer: dict[str, Any]) -> None:
-    """Build a Trainer from the values (no logger, no callbacks): Lightning's own checks run."""
-    import logging
-    import warnings
-
-    import lightning.pytorch as L
-
-    quiet = logging.getLogger("lightning.pytorch")
-    level = quiet.level
-    quiet.setLevel(logging.WARNING)  # "GPU available: ..." is printed once, by the real Trainer
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            L.Trainer(**trainer, logger=False, callbacks=[])
-    except Exception as e:
-        raise ConfigError(f"trainer: {type(e).__name__}: {one_line(e)}") from e
-    finally:
-        quiet.setLevel(level)
-
-
 # ---------------------------------------------------------------------- folders
 def check_writable_dir(key: str, path: str | os.PathLike) -> None:
     """Raise :class:`ConfigError` unless ``path`` is, or can be created as, a writable folder.
 
-    Creates nothing: it writes (and removes) a probe file in the nearest folder that exists.
+    The probe is :func:`lr_plugins.files.unwritable_reason`: it creates nothing.
 
     Example:
         >>> import tempfile
         >>> check_writable_dir("snapshot.dirpath", tempfile.mkdtemp() + "/new/folder")
     """
-    target = Path(path).expanduser().absolute()
-    allowed = "a folder that can be created and written"
-    if target.exists() and not target.is_dir():
-        _refuse(key, str(path), allowed, "it is a file, not a folder; ")
-    existing = target
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        _refuse(key, str(path), allowed, f"{existing} is a file, not a folder; ")
-    try:
-        fd, probe = tempfile.mkstemp(dir=existing, prefix=".lr_plugins_probe_")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        _refuse(key, str(path), allowed, f"{existing} cannot be written ({e.strerror}); ")
+    reason = unwritable_reason(path)
+    if reason is not None:
+        _refuse(key, str(path), "a folder that can be created and written", f"{reason}; ")
 
 
 def _node_items(cfg: DictConfig) -> list[tuple[str, DictConfig]]:
@@ -262,77 +228,24 @@ def _check_paths(cfg: DictConfig) -> None:
                 check_writable_dir(f"{key}.{name}", value)
 
 
-# ---------------------------------------------------------------------- building
-def _is_finder(key: str) -> bool:
-    return key.rsplit(".", 1)[-1] == "lr_finder"  # lr_finder, or callbacks.lr_finder
-
-
-def _build_callbacks(cfg: DictConfig) -> Any:
-    """Build every callback node once (their own argument checks run); return the schedule."""
-    from lr_plugins.app.train import _build
-
-    schedule = None
-    for key, node in _node_items(cfg):
-        if key == "logger":
-            continue
-        built = _build(_outside_a_run(node), key)
-        if hasattr(built, "check_total"):  # a schedule callback, wherever the config puts it
-            schedule = built
-    return schedule
-
-
-def _outside_a_run(node: DictConfig) -> DictConfig:
-    """``node`` with ``${hydra:runtime.output_dir}`` read as the current folder when no Hydra run
-    is set up (``lr-preview`` composes without one): the run folder does not exist yet, and the
-    callbacks built here only check their arguments (nothing is written)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if HydraConfig.initialized():
-        return node
-    raw = OmegaConf.to_yaml(node)
-    if "${hydra:" not in raw:
-        return node
-    return typing.cast(DictConfig, OmegaConf.create(raw.replace("${hydra:runtime.output_dir}", os.getcwd())))
-
-
-def _build_model(cfg: DictConfig) -> None:
-    """Build the data module and the model once (their own argument checks run)."""
-    from lr_plugins.app.train import _build, _fill_in_features
-
-    if cfg.get("data") is None or cfg.get("model") is None:
+# ---------------------------------------------------------------------- the run
+def _check_length(run: Run) -> None:
+    """The schedule against the planned training length (what it checks again at fit start)."""
+    if run.schedule is None or run.finder_stops:  # no schedule, or no training to plan
         return
-    dm = _build(cfg.data, "data")
-    model_cfg = cfg.model.copy()
-    _fill_in_features(model_cfg, dm)
-    _build(model_cfg, "model")
-
-
-def _finder_exits(cfg: DictConfig) -> bool:
-    """Whether an LR finder ends the fit after its range test (``stop: true``): no training to plan."""
-    return any(_is_finder(key) and node.get("stop") is True for key, node in _node_items(cfg))
-
-
-def _checks_length(cfg: DictConfig, schedule: Any) -> bool:
-    """Whether :func:`_check_length` applies: a schedule and a training to plan."""
-    return schedule is not None and hasattr(schedule, "check_total") and not _finder_exits(cfg)
-
-
-def _check_length(cfg: DictConfig, schedule: Any) -> None:
-    """The schedule against the planned training length (what it checks again at fit start).
-
-    It builds the run's data module, model and Trainer (``training_steps``), so their own checks
-    run here too."""
-    from lr_plugins.app.preview import training_steps
-
-    spe, total = training_steps(cfg)
+    spe, total = plan_fit(run)
     try:
-        schedule.check_total(total, spe)
+        run.schedule.check_total(total, spe if math.isfinite(spe) else 1.0)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"schedule: {e} Shorten schedule.warmup or train longer (trainer.max_epochs).") from e
 
 
-def validate(cfg: DictConfig) -> None:
-    """Refuse ``cfg`` with one :class:`ConfigError` line, or return ``None`` if it can be trained.
+def validate(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> Run:
+    """Refuse ``cfg`` with one :class:`ConfigError` line, or return its planned :class:`~lr_plugins.app.build.Run`.
+
+    Args:
+        cfg: The composed ``lr-train`` config.
+        run_dir: The run folder (``None`` for ``lr-preview``); see :func:`~lr_plugins.app.build.build_run`.
 
     Raises:
         ConfigError: the first problem found; its text is one line naming the key, the value
@@ -341,14 +254,11 @@ def validate(cfg: DictConfig) -> None:
     try:
         _check_top(cfg)
         if isinstance(cfg.get("trainer"), DictConfig):
-            trainer = typing.cast(dict[str, Any], OmegaConf.to_container(cfg.trainer, resolve=True))
-            check_trainer(trainer)
-            _check_trainer_builds(trainer)
+            check_trainer(typing.cast(dict[str, Any], OmegaConf.to_container(cfg.trainer, resolve=True)))
         _check_paths(cfg)
-        schedule = _build_callbacks(cfg)
-        if _checks_length(cfg, schedule):
-            _check_length(cfg, schedule)  # builds the data and the model once, as part of the plan
-        else:
-            _build_model(cfg)
+        run = build_run(cfg, run_dir)  # every object once: their own checks run
+        plan_fit(run)  # Lightning's own checks of the trainer arguments, and the steps
+        _check_length(run)
     except ConfigError as e:
         raise ConfigError(one_line(e)) from e.__cause__
+    return run
