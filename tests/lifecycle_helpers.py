@@ -8,7 +8,7 @@ import signal
 
 import lightning.pytorch as L
 
-__all__ = ["KillAtEpochStart", "SignalAtStep"]
+__all__ = ["KillAtEpochStart", "SignalAtStep", "PauseAtTrainStart"]
 
 
 class KillAtEpochStart(L.Callback):
@@ -31,3 +31,19 @@ class SignalAtStep(L.Callback):
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
         if trainer.global_step == self.step:
             os.kill(os.getpid(), self.sig)
+
+
+class PauseAtTrainStart(L.Callback):
+    """Write ``<flag>.started`` when training starts, then wait (up to 120 s) until ``<flag>.go`` exists."""
+
+    def __init__(self, flag: str) -> None:
+        self.flag = flag
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        import time
+        from pathlib import Path
+
+        Path(self.flag + ".started").write_text(str(os.getpid()))
+        deadline = time.monotonic() + 120
+        while not Path(self.flag + ".go").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)

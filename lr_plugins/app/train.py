@@ -258,6 +258,17 @@ def _sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
     failed-trial value of :mod:`lr_plugins.app.optuna_trials`. A SIGTERM/SIGINT writes
     ``status: interrupted``, the summary of the jobs so far, and ends the sweep (exit 143/130).
     """
+    from lr_plugins.app.run_lock import refuse_clashing_job, release
+
+    if refuse_clashing_job(run_dir, _overrides()) is not None:  # the folder is another job's: write nothing there
+        return _failed_value(cfg)
+    try:
+        return _sweep_job_in_own_folder(cfg, run_dir)
+    finally:
+        release(run_dir)
+
+
+def _sweep_job_in_own_folder(cfg: DictConfig, run_dir: Path) -> float | None:
     from hydra.core.hydra_config import HydraConfig
 
     try:
