@@ -39,7 +39,7 @@ def failed_trial_value(cfg: Any) -> None:
     return None
 
 
-def _intervals(params: dict[str, Any]) -> list[str]:
+def _intervals(params: dict[str, Any], prefix: str = "hydra.sweeper.params.") -> list[str]:
     """The one-line problems of the ``interval(...)`` entries of a search space."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import IntervalSweep
@@ -50,15 +50,15 @@ def _intervals(params: dict[str, Any]) -> list[str]:
         try:
             override = parser.parse_override(f"{key}={value}")
         except Exception as e:  # noqa: BLE001 - Hydra's own message, on one line
-            problems.append(f"hydra.sweeper.params.{key}={value!r} cannot be parsed: {' '.join(str(e).split())}")
+            problems.append(f"{prefix}{key}={value!r} cannot be parsed: {' '.join(str(e).split())}")
             continue
         sweep = override.value() if override.is_interval_sweep() else None
         if isinstance(sweep, IntervalSweep) and sweep.start is not None and sweep.end is not None:
             if sweep.start > sweep.end:
-                problems.append(f"hydra.sweeper.params.{key}={value!r} is not allowed: the interval's start "
+                problems.append(f"{prefix}{key}={value!r} is not allowed: the interval's start "
                                 f"{sweep.start} is above its end {sweep.end}; write interval({sweep.end}, {sweep.start})")
             elif "log" in sweep.tags and sweep.start <= 0:
-                problems.append(f"hydra.sweeper.params.{key}={value!r} is not allowed: a log interval needs a start > 0")
+                problems.append(f"{prefix}{key}={value!r} is not allowed: a log interval needs a start > 0")
     return problems
 
 
@@ -75,8 +75,8 @@ def check_search(config: Any) -> str | None:
     params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
     task = [o for o in (OmegaConf.select(config, "hydra.overrides.task", default=None) or []) if "interval(" in str(o)]
     search = {str(k): str(v) for k, v in dict(params).items()}
-    search.update({str(o).split("=", 1)[0]: str(o).split("=", 1)[1] for o in task if "=" in str(o)})
-    problems = _intervals(search)
+    given = {str(o).split("=", 1)[0]: str(o).split("=", 1)[1] for o in task if "=" in str(o)}
+    problems = _intervals(given, prefix="") + _intervals(search)
     return problems[0] if problems else None
 
 
