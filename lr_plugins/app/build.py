@@ -344,6 +344,8 @@ def plan_fit(run: Run) -> tuple[float, float]:
         return run.steps_per_epoch, run.total_steps
     import lightning.pytorch as L
 
+    from lr_plugins.app.fit_checks import check_batches
+
     kwargs = {**run.trainer_kwargs, "logger": False, "enable_checkpointing": False, "enable_progress_bar": False,
               "enable_model_summary": False, "callbacks": []}
     quiet = logging.getLogger("lightning.pytorch")
@@ -357,7 +359,12 @@ def plan_fit(run: Run) -> tuple[float, float]:
         except Exception as e:
             raise ConfigError(f"trainer: {type(e).__name__}: {one_line(e)}") from e
         _attach_as_fit_does(trainer, run.model, run.datamodule)
-        run.steps_per_epoch, run.total_steps = steps_per_epoch(trainer), total_steps(trainer)
+        try:  # Lightning refuses e.g. limit_train_batches=0.01 of 19 batches here
+            run.steps_per_epoch = steps_per_epoch(trainer)
+        except Exception as e:
+            raise ConfigError(f"trainer: {type(e).__name__}: {one_line(e)}") from e
+        check_batches(run.trainer_kwargs, run.steps_per_epoch)  # 0 batches: nothing would train
+        run.total_steps = total_steps(trainer)
     finally:
         quiet.setLevel(level)
     run.planner = trainer
