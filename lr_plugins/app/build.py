@@ -344,8 +344,6 @@ def plan_fit(run: Run) -> tuple[float, float]:
         return run.steps_per_epoch, run.total_steps
     import lightning.pytorch as L
 
-    from lr_plugins.app.fit_checks import check_batches
-
     kwargs = {**run.trainer_kwargs, "logger": False, "enable_checkpointing": False, "enable_progress_bar": False,
               "enable_model_summary": False, "callbacks": []}
     quiet = logging.getLogger("lightning.pytorch")
@@ -363,7 +361,6 @@ def plan_fit(run: Run) -> tuple[float, float]:
             run.steps_per_epoch = steps_per_epoch(trainer)
         except Exception as e:
             raise ConfigError(f"trainer: {type(e).__name__}: {one_line(e)}") from e
-        check_batches(run.trainer_kwargs, run.steps_per_epoch)  # 0 batches: nothing would train
         run.total_steps = total_steps(trainer)
     finally:
         quiet.setLevel(level)
