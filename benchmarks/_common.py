@@ -2,7 +2,7 @@
 
 Quiet Lightning, a bare CPU Trainer, callbacks that record the per-epoch validation accuracy
 and the LR of every optimizer step, order statistics, and atomic writers for the CSV / markdown
-/ JSON results.
+/ JSON results (through ``lr_plugins.files``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -171,30 +170,20 @@ def fmt_spread(values: Sequence[float], scale: float = 1.0, digits: int = 1) -> 
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (temporary file in the same folder, then ``os.replace``).
+    """Write ``text`` to ``path`` atomically, with the package's public ``lr_plugins.files.write_atomic``.
 
-    The lab keeps its own writer: it uses only the package's public API (no ``lr_plugins._atomic``).
-    A failure while writing leaves the previous file as it was and no temporary file behind.
+    A temporary file in the same folder, then ``os.replace``: a failure while writing leaves the
+    previous file as it was and no temporary file behind.
 
     Example:
+        >>> import tempfile
         >>> p = Path(tempfile.mkdtemp()) / "sub" / "a.txt"
         >>> write_text(p, "done").read_text()
         'done'
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from lr_plugins.files import write_atomic
+
+    return write_atomic(path, text)
 
 
 def write_csv(path: str | os.PathLike, rows: list[dict[str, Any]]) -> Path:

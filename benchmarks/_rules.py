@@ -13,7 +13,7 @@ annealed and 2/5 constant. With ``x = log10(lr)`` and ``s`` the product's smooth
 * ``steepest-end``: the larger-LR end of the steep descent, the last point right of the most negative
   slope ``ds/dx`` that is still at least 30% as steep, before the minimum (:func:`steepest_end`);
 * ``steepest-wide``: the most negative slope of the raw losses smoothed 2.5x wider, sigma = n/20
-  (:func:`smooth`, :func:`steepest_wide`);
+  (the finder's public ``smooth`` with another width, :func:`steepest_wide`);
 * ``midpoint``: ``sqrt(steepest * minimum)``;
 * ``basin``: ``0.675 sqrt(left(0.4) right(0.3))``, the scaled geometric middle of the part of the curve
   within 40% (left) / 30% (right) of the descent from its minimum (:func:`basin`; constants fitted on
@@ -37,7 +37,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PRODUCT_RULES", "LAB_RULES", "RULES", "PEAK_FACTOR", "PEAK_CAP", "STEEP_LEVEL", "peak", "slope", "smooth",
+from lr_plugins.finder import slope, smooth, start_level
+
+__all__ = ["PRODUCT_RULES", "LAB_RULES", "RULES", "PEAK_FACTOR", "PEAK_CAP", "STEEP_LEVEL", "peak",
            "steepest_end", "steepest_wide", "level_crossings", "basin", "BASIN_SCALE", "BASIN_LEVELS", "rule_picks"]
 
 #: A curve: a list of floats or a numpy array.
@@ -78,38 +80,6 @@ def peak(lrs: Floats, smoothed: Floats, steepest: float, factor: float = PEAK_FA
     return float(min(factor * float(steepest), cap * float(lrs[i_min]), float(lrs[-1])))
 
 
-def slope(lrs: Floats, smoothed: Floats) -> np.ndarray:
-    """``d smoothed / d log10(lr)`` by central differences (one-sided at the ends).
-
-    Example:
-        >>> slope([1e-3, 1e-2, 1e-1], [3.0, 2.0, 1.0]).tolist()
-        [-1.0, -1.0, -1.0]
-    """
-    x = np.log10(np.asarray(lrs, dtype=float))
-    return np.gradient(np.asarray(smoothed, dtype=float), x) if len(x) > 1 else np.zeros_like(x)
-
-
-def smooth(losses: Floats, sigma: float) -> np.ndarray:
-    """The product's documented smoothing with another width: clip at the starting level, median of 3, Gaussian.
-
-    ``c_i = min(loss_i, max(loss_0..2))``; ``m`` = running median of 3 of ``c`` (edges padded with
-    the edge value); ``s_i = sum_j w_ij m_j / sum_j w_ij`` with ``w_ij = exp(-(i - j)^2 / (2 sigma^2))``.
-
-    Example:
-        >>> smooth([1.0, 1.0, 9.0, 1.0, 1.0], sigma=2.0).round(6).tolist()
-        [1.0, 1.0, 1.0, 1.0, 1.0]
-    """
-    y = np.asarray(losses, dtype=float)
-    if len(y) == 0:
-        return y.copy()
-    y = np.minimum(y, np.max(y[:3]))
-    if len(y) >= 3:
-        y = np.median(np.lib.stride_tricks.sliding_window_view(np.pad(y, 1, mode="edge"), 3), axis=1)
-    i = np.arange(len(y))
-    w = np.exp(-0.5 * ((i[:, None] - i[None, :]) / float(sigma)) ** 2)
-    return (w @ y) / w.sum(1)
-
-
 def steepest_end(lrs: Floats, smoothed: Floats, level: float = STEEP_LEVEL) -> float:
     """The last LR right of the most negative slope, before the minimum, still at least ``level`` as steep.
 
@@ -143,7 +113,8 @@ def steepest_wide(lrs: Floats, losses: Floats) -> float:
 def level_crossings(lrs: Floats, smoothed: Floats, fraction: float) -> tuple[float, float]:
     """The LRs where ``smoothed`` crosses ``s_min + fraction (s_0 - s_min)``, left and right of its minimum.
 
-    ``s_0`` is the mean of the first tenth (at least 3 points) of the curve. Left: the first point at
+    ``s_0`` is the finder's starting level (``lr_plugins.finder.start_level``: the mean of the first
+    tenth, at least 3 points, of the curve). Left: the first point at
     or below the level, interpolated linearly in ``log10(lr)`` with the point before it; right: the
     first point after the minimum at or above it (the last LR if the loss never climbs back that far).
     A curve whose minimum is its first point gives ``(lr[0], lr[0])``.
@@ -160,7 +131,7 @@ def level_crossings(lrs: Floats, smoothed: Floats, fraction: float) -> tuple[flo
     if i == 0:
         return float(lrs[0]), float(lrs[0])
     x = np.log10(lrs)
-    level = s[i] + fraction * (float(np.mean(s[: max(3, len(s) // 10)])) - s[i])
+    level = s[i] + fraction * (start_level(s) - s[i])
     j = int(np.flatnonzero(s[: i + 1] <= level)[0])
     left = x[j] if j == 0 else x[j - 1] + (level - s[j - 1]) / (s[j] - s[j - 1]) * (x[j] - x[j - 1])
     right = np.flatnonzero(s[i:] >= level)

@@ -32,13 +32,16 @@ from collections.abc import Sequence
 from typing import Any, TypedDict
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.utilities.rank_zero import rank_zero_warn
+from lightning.pytorch.callbacks import BaseFinetuning, Callback, StochasticWeightAveraging
+from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 from typing_extensions import Unpack  # typing.Unpack from Python 3.11 on
 
-from lr_plugins._validation import check_bool
+from lr_plugins._validation import check_bool, check_choice
+from lr_plugins.length_change import Plan, replan
 from lr_plugins.lr_logging import LRLog, lr_tags, momentum_tags, monitor_logs, should_log
-from lr_plugins.schedule_state import STATE_KEY, check_state
+from lr_plugins.optimizer_check import check_optimizers
+from lr_plugins.schedule_free import is_schedule_free, schedule_free_twin, set_mode
+from lr_plugins.schedule_state import STATE_KEY, check_state, find_state
 from lr_plugins.schedules import (
     CommonArgs,
     ConstantCurve,
@@ -46,14 +49,21 @@ from lr_plugins.schedules import (
     CyclicLRArgs,
     CyclicLRCurve,
     ExponentialDecayCurve,
+    InverseSqrtCurve,
     InverseTimeDecayCurve,
     OneCycleArgs,
     OneCycleCurve,
+    PlateauCurve,
+    PolynomialDecayCurve,
+    ScheduleFreeCurve,
     SGDRCurve,
     StepDecayCurve,
     WarmupCosineCurve,
+    WarmupStableDecayCurve,
 )
+from lr_plugins.schedules.base import MAX_STEP
 from lr_plugins.takeover import take_over_schedulers
+from lr_plugins.training_length import batches_done_in_epoch, steps_per_epoch, total_steps
 
 __all__ = [
     "ScheduleCallback",
@@ -67,6 +77,11 @@ __all__ = [
     "ExponentialDecay",
     "InverseTimeDecay",
     "Constant",
+    "WarmupStableDecay",
+    "PolynomialDecay",
+    "InverseSqrt",
+    "Plateau",
+    "ScheduleFree",
     "lr_tags",
     "momentum_tags",
     "steps_per_epoch",
@@ -74,7 +89,9 @@ __all__ = [
 
 #: The callback's own arguments (not part of the curve): left out of the checkpoint's schedule
 #: config, so switching them on resume does not count as a changed schedule.
-OPTIONS = {"replace_schedulers": False, "log_lr": True}
+OPTIONS = {"replace_schedulers": False, "log_lr": True, "on_length_change": "refuse"}
+#: What ``on_length_change`` allows (see :class:`ScheduleCallback`).
+LENGTH_CHANGES = ("refuse", "continue")
 
 
 class ScheduleOptions(TypedDict, total=False):
@@ -82,6 +99,7 @@ class ScheduleOptions(TypedDict, total=False):
 
     replace_schedulers: bool
     log_lr: bool
+    on_length_change: str
 
 
 class ScheduleArgs(CommonArgs, ScheduleOptions, total=False):
@@ -94,25 +112,6 @@ class _CyclicLRArgs(CyclicLRArgs, ScheduleOptions, total=False):
 
 class _OneCycleArgs(OneCycleArgs, ScheduleOptions, total=False):
     pass
-
-
-def steps_per_epoch(trainer: pl.Trainer) -> float:
-    """Optimizer steps in one training epoch: ``ceil(batches / accumulate_grad_batches)``.
-
-    ``inf`` for an unsized train dataloader.
-    """
-    if trainer.train_dataloader is None:
-        trainer.fit_loop.setup_data()
-    batches = trainer.num_training_batches
-    if not math.isfinite(batches):
-        return math.inf
-    return float(math.ceil(batches / trainer.accumulate_grad_batches))
-
-
-def total_steps(trainer: pl.Trainer) -> float:
-    """Optimizer steps the fit will take, ``inf`` for infinite training."""
-    total = trainer.estimated_stepping_batches
-    return math.inf if total is None or total < 0 else float(total)
 
 
 class ScheduleCallback(Callback, Curve):
@@ -129,19 +128,42 @@ class ScheduleCallback(Callback, Curve):
         log_lr: Log the LR and momentum of every param group as
             ``LearningRateMonitor(logging_interval="step", log_momentum=True)`` does. Tags that a
             LearningRateMonitor among the callbacks already logs are left to it.
+        on_length_change: What a resume with another length of training does where the curve
+            run so far depends on the length (see :mod:`lr_plugins.length_change`):
+            ``"refuse"`` (before any step, with the LR before and after) or ``"continue"``
+            (re-plan the rest of the curve from the current LR to the new end). Where the curve
+            run so far does not depend on the length, the resume is seamless either way.
         **curve_args: The curve's own arguments (``max_lr``, ``warmup``, ...).
+
+    After a fit, ``ended_early`` tells whether training stopped before the schedule's planned
+    end (``max_time``, early stopping, a signal); None before the end of a fit.
     """
 
     _loaded_state: dict[str, Any] | None = None
+    _loaded_optimizers: Any = None
+    _fit_started = False
+    _driven: Any = None  # manual optimization with several optimizers: the one whose steps are counted
+    _driven_steps = 0
+    _swa_start: int | None = None
     _plan: list[tuple[list[dict], list[float], float, bool]]  # per optimizer: groups, lr ratios, peak, betas
+    #: Whether the last fit ended before its schedule did (None: no fit has ended yet).
+    ended_early: bool | None = None
 
-    def __init__(self, *, replace_schedulers: bool = False, log_lr: bool = True, **curve_args: Any) -> None:
+    def __init__(
+        self,
+        *,
+        replace_schedulers: bool = False,
+        log_lr: bool = True,
+        on_length_change: str = "refuse",
+        **curve_args: Any,
+    ) -> None:
         self.replace_schedulers = check_bool("replace_schedulers", replace_schedulers)
         self.log_lr = check_bool("log_lr", log_lr)
+        self.on_length_change = check_choice("on_length_change", on_length_change, LENGTH_CHANGES)
         super().__init__(**curve_args)
 
     def config(self) -> dict[str, Any]:
-        """The constructor arguments: the curve's, then ``replace_schedulers`` and ``log_lr``."""
+        """The constructor arguments: the curve's, then the options (``replace_schedulers``, ...)."""
         cfg = super().config()
         options = {k: cfg.pop(k) for k in OPTIONS if k in cfg}
         return {**cfg, **options}
@@ -153,6 +175,17 @@ class ScheduleCallback(Callback, Curve):
         return f"{cls}(" + ", ".join(f"{k}={v!r}" for k, v in args.items()) + ")"
 
     @property
+    def state_key(self) -> str:
+        """Where Lightning keeps the schedule's state, ``checkpoint["callbacks"]["lr_plugins.schedule"]``.
+
+        One key for every schedule class, so a resume with another schedule is noticed and a
+        resume without any is listed by Lightning among the missing callbacks. The state is
+        written by ``on_save_checkpoint`` (not ``state_dict``), so that two schedule callbacks
+        reach our own check at fit start instead of Lightning's duplicate-state error.
+        """
+        return STATE_KEY
+
+    @property
     def fit_steps_per_epoch(self) -> float:
         """Optimizer steps per epoch of the current fit (known from fit start on)."""
         return self._steps_per_epoch
@@ -162,14 +195,14 @@ class ScheduleCallback(Callback, Curve):
         """Optimizer steps of the current fit, ``inf`` for infinite training (from fit start on)."""
         return self._total_steps
 
-    #: Where the checkpoint keeps the schedule's state: ``checkpoint[STATE_KEY]``. One
-    #: key for every schedule class, so a resume with another schedule is noticed. It is written by
-    #: ``on_save_checkpoint`` rather than ``state_dict`` so that two schedule callbacks reach our
-    #: own check at fit start (with its advice) instead of Lightning's duplicate-state error.
-    STATE_KEY = STATE_KEY
+    @property
+    def length_plan(self) -> Plan:
+        """How this fit's optimizer steps map onto the curve (:class:`~lr_plugins.length_change.Plan`)."""
+        return self._length_plan
 
     # ------------------------------------------------------------------ fit start: checks
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        name = type(self).__name__
         callbacks = trainer.callbacks  # type: ignore[attr-defined]  # Lightning sets it outside Trainer.__init__
         schedules = [type(c).__name__ for c in callbacks if isinstance(c, ScheduleCallback)]
         if len(schedules) > 1:
@@ -177,14 +210,16 @@ class ScheduleCallback(Callback, Curve):
                 f"The Trainer has {len(schedules)} LR schedule callbacks ({', '.join(schedules)}); each would "
                 "overwrite the other's LR. Keep exactly one schedule callback."
             )
-        take_over_schedulers(trainer, type(self).__name__, self.replace_schedulers)
+        take_over_schedulers(trainer, name, self.replace_schedulers)
         if not trainer.optimizers:
-            raise ValueError(f"{type(self).__name__} needs an optimizer: configure_optimizers returned none.")
+            raise ValueError(f"{name} needs an optimizer: configure_optimizers returned none.")
+        self._fit_started = True
+        self._check_optimizers(trainer)
         self._base_lrs = [[float(g["lr"]) for g in opt.param_groups] for opt in trainer.optimizers]
         for j, lrs in enumerate(self._base_lrs):
             if not (math.isfinite(lrs[0]) and lrs[0] > 0):
                 raise ValueError(
-                    f"optimizer {j} has lr={lrs[0]!r} in its first param group; {type(self).__name__} scales "
+                    f"optimizer {j} has lr={lrs[0]!r} in its first param group; {name} scales "
                     "every group by lr_i / lr_0 and needs a finite lr_0 > 0 (set the optimizer's lr)."
                 )
         if self.cycles_momentum:
@@ -196,25 +231,53 @@ class ScheduleCallback(Callback, Curve):
                     )
         if self.log_lr:
             LRLog(trainer.optimizers)  # refuses param group names that would share a tag
-        self._steps_per_epoch = steps_per_epoch(trainer)
-        self._total_steps = total_steps(trainer)
-        if self.unit == "epoch" and not math.isfinite(self._steps_per_epoch):
+        # Manual optimization may step several optimizers per batch (trainer.global_step counts them
+        # all): the schedule follows the steps of the first one.
+        many = not pl_module.automatic_optimization and len(trainer.optimizers) > 1
+        self._driven = trainer.optimizers[0] if many else None
+        self._driven_steps = 0
+        spe, total = steps_per_epoch(trainer), total_steps(trainer)
+        self._use(Plan(steps_per_epoch=spe, total_steps=total))
+        if self.unit == "epoch" and not math.isfinite(spe):
             raise ValueError(
                 "unit='epoch' is not allowed with a train dataloader that has no length: the schedule cannot "
                 "tell steps per epoch. Use unit='step'."
             )
-        self.check_total(self._total_steps, self._steps_per_epoch)
+        if math.isfinite(total) and total >= MAX_STEP:
+            key = "max_steps" if trainer.max_steps is not None and 0 <= trainer.max_steps == total else "max_epochs"
+            raise ValueError(
+                f"trainer {key}={getattr(trainer, key)!r} is not allowed with {name}: the fit would take {total:g} "
+                f"optimizer steps and a schedule counts at most 2**53 - 1. Set {key} lower (max_steps=-1 with "
+                "max_epochs=-1 trains without end)."
+            )
+        self.check_total(total, spe)
+        self._find_swa(trainer)
+
+    def _check_optimizers(self, trainer: pl.Trainer) -> None:
+        """Refuse a resume whose optimizers differ from the checkpoint's (before torch loads their state)."""
+        loaded, self._loaded_optimizers = self._loaded_optimizers, None
+        if loaded is None:
+            return
+        states, names = loaded
+        if any(isinstance(c, BaseFinetuning) for c in trainer.callbacks):  # type: ignore[attr-defined]
+            states = None  # it re-adds its param groups at its own fit start: counts differ until then
+        check_optimizers({} if states is None else {"optimizer_states": states}, trainer.optimizers, names)
+
+    def _find_swa(self, trainer: pl.Trainer) -> None:
+        swa = [c for c in trainer.callbacks if isinstance(c, StochasticWeightAveraging)]  # type: ignore[attr-defined]
+        self._swa = swa[0] if swa else None
 
     def _peak(self, j: int) -> float:
         return self._base_lrs[j][0] if self.max_lr is None else self.max_lr
 
-    def _check_resume(self) -> None:
+    def _check_resume(self, trainer: pl.Trainer, spe: float, total: float) -> Plan:
+        """The plan of this fit: the checkpoint's, re-planned for this fit's length (or refused)."""
         state, self._loaded_state = self._loaded_state, None
+        fresh = Plan(steps_per_epoch=spe, total_steps=total)
         if state is None:
-            return
+            return fresh
         now = self._state()
-        keys = ("config", "base_lrs", "steps_per_epoch") + (("total_steps",) if self.needs_total else ())
-        changed = [k for k in keys if state[k] != now[k]]
+        changed = [k for k in ("config", "base_lrs") if state[k] != now[k]]
         if changed:
             details = "; ".join(f"{k}: {state[k]!r} -> {now[k]!r}" for k in changed)
             rank_zero_warn(
@@ -222,14 +285,50 @@ class ScheduleCallback(Callback, Curve):
                 "at the restored step, so the curve is not the one the checkpoint was trained with.",
                 category=UserWarning,
             )
+        old = Plan.from_state(state)
+        if old.steps_per_epoch == spe and old.total_steps == total:
+            return old
+        step = self._step(trainer)
+        follow, cont = replan(self, old, step, spe, total)
+        if cont is None:
+            self.check_total(follow.curve_total, follow.curve_steps_per_epoch)  # e.g. a warmup now longer than training
+            return follow
+        if self.on_length_change == "continue":
+            return cont
+        raise ValueError(self._refusal(trainer, old, follow, step))
+
+    def _refusal(self, trainer: pl.Trainer, old: Plan, new: Plan, step: int) -> str:
+        name, peak = type(self).__name__, self._peak(0)
+        before = self.lr(old.curve_step(step), old.curve_total, old.curve_steps_per_epoch, peak)
+        after = self.lr(new.curve_step(step), new.curve_total, new.curve_steps_per_epoch, peak)
+        keep = []
+        if new.steps_per_epoch != old.steps_per_epoch:
+            keep.append(f"{old.steps_per_epoch:g} optimizer steps per epoch: the same accumulate_grad_batches, "
+                        "limit_train_batches and data")
+        epochs = old.total_steps / old.steps_per_epoch
+        if math.isfinite(epochs) and epochs.is_integer() and trainer.max_steps in (None, -1):
+            keep.append(f"trainer.max_epochs={epochs:g}")
+        else:
+            keep.append(f"trainer.max_steps={old.total_steps:g}")
+        return (
+            f"{name} cannot resume at optimizer step {step} with another length of training without a jump in the "
+            f"LR: the checkpoint planned {old.total_steps:g} steps ({old.steps_per_epoch:g} per epoch), this fit "
+            f"{new.total_steps:g} ({new.steps_per_epoch:g} per epoch), and step {step} would use LR {after:.6g} "
+            f"instead of {before:.6g}. Keep the old length ({', '.join(keep)}), or pass "
+            f"{name}(..., on_length_change='continue') (Hydra: ++schedule.on_length_change=continue) to re-plan the "
+            "rest of the curve from the current LR to the new end."
+        )
 
     # ------------------------------------------------------------------ train: write + log
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Checkpoint state is restored before this hook with every strategy (not always before fit start).
-        self._check_resume()
         # Peaks are read here, not at fit start, so an LR finder that ran at fit start can set max_lr.
         for j in range(len(self._base_lrs)):
             self.check_peak(self._peak(j), "max_lr" if self.max_lr is not None else f"optimizer {j}'s lr")
+        if self._loaded_state is not None:
+            self._driven_steps = int(self._loaded_state.get("driven_steps", 0))
+        total = total_steps(trainer, steps_done=self._step(trainer))
+        self._use(self._check_resume(trainer, steps_per_epoch(trainer), total))
         # Param groups are captured here: restoring a checkpoint replaces the optimizer's group dicts.
         self._plan = [
             (opt.param_groups, [lr / lrs[0] for lr in lrs], self._peak(j), "betas" in opt.defaults)
@@ -237,26 +336,81 @@ class ScheduleCallback(Callback, Curve):
         ]
         monitor_lr, monitor_momentum = monitor_logs(trainer)
         self._log = LRLog(trainer.optimizers, lr=self.log_lr and not monitor_lr, momentum=self.log_lr and not monitor_momentum)
+        self._start = (trainer.current_epoch, batches_done_in_epoch(trainer))
+        self._epoch_pending = False
+        self.ended_early = None
+        self._hand_over_to_swa(trainer, at_start=True)
         self._last_step = -1
-        self._apply(trainer.global_step)
+        self._apply(self._step(trainer))
+
+    def _step(self, trainer: pl.Trainer) -> int:
+        """The optimizer step the schedule is at: the driven optimizer's steps, else ``global_step``."""
+        return trainer.global_step if self._driven is None else self._driven_steps
+
+    def _use(self, plan: Plan) -> None:
+        self._length_plan = plan
+        self._steps_per_epoch, self._total_steps = plan.steps_per_epoch, plan.total_steps
+        self._curve_total, self._curve_spe = plan.curve_total, plan.curve_steps_per_epoch
+        self._warp = (plan.anchor, plan.at, plan.rate) if plan.warped else None
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Checked at the epoch's first batch: other callbacks (GradientAccumulationScheduler,
+        # BackboneFinetuning, StochasticWeightAveraging) change the fit in this hook too.
+        self._epoch_pending = True
+
+    def _epoch_check(self, trainer: pl.Trainer) -> None:
+        """At an epoch's first batch: re-plan when the steps per epoch or the total changed; re-write the LR."""
+        self._hand_over_to_swa(trainer)
+        epoch, done = self._start
+        spe = steps_per_epoch(trainer)
+        step = self._step(trainer)
+        total = total_steps(trainer, batches_done=done if trainer.current_epoch == epoch else 0, steps_done=step)
+        plan = self._length_plan
+        if spe != plan.steps_per_epoch or total != plan.total_steps:
+            follow, cont = replan(self, plan, step, spe, total)
+            self._use(follow if cont is None else cont)
+            if step > 0:  # before the first step the new length is simply the plan
+                how = ("the rest of the curve is re-planned from the current LR to the new end" if cont is not None
+                       else "the curve follows the new length" + (" in epochs" if self.unit == "epoch" else ""))
+                message = (f"{type(self).__name__}: the fit changed at epoch {trainer.current_epoch} (optimizer step "
+                           f"{step}): {plan.steps_per_epoch:g} -> {spe:g} optimizer steps per epoch, "
+                           f"{plan.total_steps:g} -> {total:g} in all; {how}.")
+                if cont is not None:
+                    rank_zero_warn(message, category=UserWarning)
+                else:
+                    rank_zero_info(message)
+        if self._plan:
+            self._apply(self._step(trainer))  # over any LR another callback wrote in its epoch-start hook
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        if self._epoch_pending:
+            self._epoch_pending = False
+            self._epoch_check(trainer)
         # LearningRateMonitor's hook and condition: the LR this batch's optimizer step will use.
         if trainer.loggers and should_log(trainer):
             self._log.write(trainer)
 
+    def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any) -> None:
+        if optimizer is self._driven:
+            self._driven_steps += 1
+
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
-        step = trainer.global_step
-        if step != self._last_step:
+        step = trainer.global_step if self._driven is None else self._driven_steps
+        # The next step's LR, none past the last planned step: the optimizer keeps the LR the last step used.
+        if self._last_step < step < self._total_steps:
             self._apply(step)
 
     def _apply(self, step: int) -> None:
         """Write the LR (and cycled momentum) of optimizer step ``step`` into every param group."""
         self._last_step = step
-        total, spe = self._total_steps, self._steps_per_epoch
-        momentum = self.momentum(step, total, spe)
+        warp = self._warp
+        at: float = step if warp is None else warp[1] + (step - warp[0]) * warp[2]
+        total, spe = self._curve_total, self._curve_spe
+        momentum = self.momentum(at, total, spe)
         for groups, ratios, peak, betas in self._plan:
-            lr = self.lr(step, total, spe, peak)
+            if len(groups) != len(ratios):
+                self._join(groups, ratios)
+            lr = self.lr(at, total, spe, peak)
             for group, ratio in zip(groups, ratios):
                 group["lr"] = lr * ratio
             if momentum is not None:
@@ -266,22 +420,81 @@ class ScheduleCallback(Callback, Curve):
                     else:
                         group["momentum"] = momentum
 
+    def _join(self, groups: list[dict], ratios: list[float]) -> None:
+        """Param groups added during the fit (BackboneFinetuning) follow the schedule at their ratio to group 0."""
+        lr0 = float(groups[0]["lr"]) / ratios[0]
+        for i in range(len(ratios), len(groups)):
+            ratio = float(groups[i]["lr"]) / lr0 if lr0 > 0 else 1.0
+            ratios.append(ratio)
+            rank_zero_info(
+                f"{type(self).__name__}: param group {i} was added during the fit; it follows the schedule at "
+                f"{ratio:.6g} x group 0's LR (its LR when added)."
+            )
+
+    def _hand_over_to_swa(self, trainer: pl.Trainer, at_start: bool = False) -> None:
+        """From StochasticWeightAveraging's start the LR is its SWALR's: the schedule stops writing it."""
+        swa = getattr(self, "_swa", None)
+        if swa is None:
+            return
+        start = swa.swa_start
+        if at_start:
+            rank_zero_warn(
+                f"{type(self).__name__} hands the LR over to StochasticWeightAveraging from epoch {start} (its "
+                "swa_epoch_start): from then on SWA's SWALR sets the LR (swa_lrs) and the schedule only logs it.",
+                category=UserWarning,
+            )
+        if trainer.current_epoch >= start:
+            self._plan = []
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        step, planned = self._step(trainer), self._total_steps
+        self.ended_early = bool(math.isfinite(planned) and step < planned)
+        if self.ended_early and self._plan:
+            peak = self._plan[0][2]
+            now = float(trainer.optimizers[0].param_groups[0]["lr"])
+            plan = self._length_plan
+            last = plan.curve_step(int(planned) - 1)
+            end = self.lr(last, self._curve_total, self._curve_spe, peak)
+            rank_zero_warn(
+                f"{type(self).__name__}: training ended after {step} of the {planned:g} planned optimizer steps "
+                f"(max_time, early stopping or a stop request): the LR is {now:.6g}, where the schedule would have "
+                f"ended at {end:.6g}.",
+                category=UserWarning,
+            )
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._fit_started = False
+
     # ------------------------------------------------------------------ checkpoint
     def _state(self) -> dict[str, Any]:
         config = {k: v for k, v in self.config().items() if k not in OPTIONS}
-        return {
+        state: dict[str, Any] = {
             "config": config,
             "base_lrs": self._base_lrs,
             "steps_per_epoch": self._steps_per_epoch,
             "total_steps": self._total_steps,
         }
+        plan = getattr(self, "_length_plan", None)
+        if plan is not None and plan.warped:
+            state["warp"] = plan.to_state()
+        if self._driven is not None:
+            state["driven_steps"] = self._driven_steps
+        return state
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
         if hasattr(self, "_base_lrs"):
-            checkpoint[STATE_KEY] = self._state()
+            state = {**self._state(), "optimizers": [type(o).__name__ for o in trainer.optimizers]}
+            checkpoint.setdefault("callbacks", {})[STATE_KEY] = state
 
     def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
-        self._loaded_state = check_state(checkpoint[STATE_KEY]) if STATE_KEY in checkpoint else None
+        # Earlier versions kept the state at checkpoint["lr_plugins.schedule"]: still read.
+        found = find_state(checkpoint)
+        self._loaded_state = None if found is None else check_state(found[1], found[0])
+        if self._loaded_state is not None:
+            state = self._loaded_state
+            self._loaded_optimizers = (checkpoint.get("optimizer_states"), state.get("optimizers"))
+            if self._fit_started and trainer.optimizers:  # a strategy that restores after fit start
+                self._check_optimizers(trainer)
 
 
 # ---------------------------------------------------------------------- the public schedules
@@ -322,7 +535,7 @@ class SGDR(ScheduleCallback, SGDRCurve):
     def __init__(
         self,
         *,
-        cycle_length: float | None,
+        cycle_length: float | None = None,
         cycle_mult: float = 1.0,
         cycle_decay: float = 1.0,
         **kwargs: Unpack[ScheduleArgs],
@@ -395,3 +608,147 @@ class Constant(ScheduleCallback, ConstantCurve):
 
     def __init__(self, **kwargs: Unpack[ScheduleArgs]) -> None:
         super().__init__(**kwargs)
+
+
+class WarmupStableDecay(ScheduleCallback, WarmupStableDecayCurve):
+    __doc__ = _doc(WarmupStableDecayCurve, "max_lr=0.1, warmup=1, decay=0.2")
+
+    def __init__(self, *, decay: float = 0.2, decay_shape: str = "1-sqrt", **kwargs: Unpack[ScheduleArgs]) -> None:
+        super().__init__(decay=decay, decay_shape=decay_shape, **kwargs)
+
+
+class PolynomialDecay(ScheduleCallback, PolynomialDecayCurve):
+    __doc__ = _doc(PolynomialDecayCurve, "max_lr=0.1, warmup=1, power=1.0")
+
+    def __init__(self, *, power: float = 1.0, **kwargs: Unpack[ScheduleArgs]) -> None:
+        super().__init__(power=power, **kwargs)
+
+
+class InverseSqrt(ScheduleCallback, InverseSqrtCurve):
+    __doc__ = _doc(InverseSqrtCurve, "max_lr=0.1, warmup=1")
+
+    def __init__(self, *, timescale: float | None = None, **kwargs: Unpack[ScheduleArgs]) -> None:
+        super().__init__(timescale=timescale, **kwargs)
+
+
+class Plateau(ScheduleCallback, PlateauCurve):
+    __doc__ = _doc(PlateauCurve, "max_lr=0.1, monitor='val_loss', patience=3")
+
+    #: Where a checkpoint keeps the rule's state (best value, counters, reductions).
+    STATE = "lr_plugins.plateau"
+    _pending_rule: dict[str, Any] | None = None
+
+    def __init__(
+        self,
+        *,
+        monitor: str = "val_loss",
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        **kwargs: Unpack[ScheduleArgs],
+    ) -> None:
+        super().__init__(monitor=monitor, mode=mode, factor=factor, patience=patience, threshold=threshold,
+                         threshold_mode=threshold_mode, cooldown=cooldown, **kwargs)
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_fit_start(trainer, pl_module)
+        self.reset()  # a fit starts the rule afresh; a resumed one gets its state back at train start
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        pending, self._pending_rule = self._pending_rule, None
+        if pending is not None:
+            self.load_rule_state(pending)
+        super().on_train_start(trainer, pl_module)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking and trainer.state.fn == "fit":
+            self._feed(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.enable_validation:  # no validation in this fit: the epoch's training metrics
+            self._feed(trainer)
+
+    def _feed(self, trainer: pl.Trainer) -> None:
+        """Give the rule the monitored value (from the end of the warmup on); rewrite the LR if it dropped."""
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is None:
+            logged = ", ".join(repr(k) for k in sorted(trainer.callback_metrics)) or "none"
+            raise ValueError(
+                f"monitor={self.monitor!r} is not allowed: no metric of that name is logged (logged: {logged}); "
+                "set monitor to one of them, or log it with self.log in validation_step."
+            )
+        step = trainer.global_step
+        if step < self.warmup * self.steps_per_unit(self._steps_per_epoch, self._total_steps):
+            return  # still warming up: a plateau of the rising LR means nothing
+        if self.observe(float(value), self._peak(0)):
+            self._apply(step)  # the next optimizer step uses the reduced LR
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        super().on_save_checkpoint(trainer, pl_module, checkpoint)
+        checkpoint[self.STATE] = self.rule_state()
+
+    def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        super().on_load_checkpoint(trainer, pl_module, checkpoint)
+        self._pending_rule = checkpoint.get(self.STATE)
+
+
+class ScheduleFree(ScheduleCallback, ScheduleFreeCurve):
+    __doc__ = _doc(ScheduleFreeCurve, "max_lr=0.1, warmup=1, replace_optimizer=True").replace(
+        "    Every schedule is", """    Args:
+        replace_optimizer: Swap each plain ``SGD``/``Adam``/``AdamW`` the module returns for its
+            schedule-free version at fit start (same param groups, LRs and weight decay; see
+            :func:`lr_plugins.schedule_free.schedule_free_twin`). ``False``: a plain optimizer is refused.
+
+    Every schedule is""", 1)
+
+    #: The callback's own arguments beyond the curve's and the shared options.
+    own_options = ("replace_optimizer",)
+
+    def __init__(self, *, replace_optimizer: bool = False, **kwargs: Unpack[ScheduleArgs]) -> None:
+        self.replace_optimizer = check_bool("replace_optimizer", replace_optimizer)
+        super().__init__(**kwargs)
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        name = type(self).__name__
+        if self.replace_optimizer:
+            take_over_schedulers(trainer, name, self.replace_schedulers)  # first: it restores the old groups' LRs
+            trainer.optimizers = [o if is_schedule_free(o) else schedule_free_twin(o, name) for o in trainer.optimizers]
+        plain = [type(o).__name__ for o in trainer.optimizers if not is_schedule_free(o)]
+        if plain:
+            raise ValueError(
+                f"{name} needs schedule-free optimizers (schedulefree.SGDScheduleFree, AdamWScheduleFree, ...), but "
+                f"configure_optimizers returned {', '.join(plain)}: return one, or pass replace_optimizer=True "
+                "(+schedule.replace_optimizer=true under Hydra) to swap SGD/Adam/AdamW for it at fit start."
+            )
+        super().on_fit_start(trainer, pl_module)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        set_mode(trainer.optimizers, "train")  # also turns weights saved in eval mode back into training ones
+        super().on_train_start(trainer, pl_module)
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        set_mode(trainer.optimizers, "train")  # after a validation or a checkpoint, before the next step
+        super().on_train_batch_start(trainer, pl_module, *args)
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        set_mode(trainer.optimizers, "eval")
+
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        set_mode(trainer.optimizers, "eval")
+
+    def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        set_mode(trainer.optimizers, "eval")
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        set_mode(trainer.optimizers, "eval")  # a fit ends with the averaged weights in the module
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        super().on_save_checkpoint(trainer, pl_module, checkpoint)
+        if set_mode(trainer.optimizers, "eval"):  # saved in train mode: keep the averaged weights instead
+            checkpoint["state_dict"] = trainer.strategy.lightning_module_state_dict()
+            for state in checkpoint.get("optimizer_states", []):
+                for group in state.get("param_groups", []):
+                    group["train_mode"] = False

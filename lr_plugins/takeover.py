@@ -67,7 +67,8 @@ def take_over_schedulers(trainer: pl.Trainer, owner: str, allowed: bool) -> list
         raise ValueError(
             f"replace_schedulers=False is not allowed with a module scheduler: {owner} sets the LR, but "
             f"configure_optimizers also returns an LR scheduler ({listed}). Pass {owner}(..., replace_schedulers=True) "
-            "to let the schedule take over from it, or return only the optimizer from configure_optimizers."
+            "(Hydra: ++schedule.replace_schedulers=true) to let the schedule take over from it, or return only the "
+            "optimizer from configure_optimizers."
         )
     for config in configs:
         for group, lr in zip(config.scheduler.optimizer.param_groups, configured_lrs(config.scheduler)):

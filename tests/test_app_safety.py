@@ -46,7 +46,7 @@ BAD_CLI = [
     pytest.param(["trainer.strategy=bogus"], ["trainer.strategy='bogus'", "ddp_spawn"], marks=SLOW),
     (["+trainer.max_epoch=3"], ["trainer.max_epoch", "max_epochs"]),
     (["test=maybe"], ["test='maybe'", "true or false"]),
-    (["lr_finder=steepest", "lr_finder.stop=maybe"], ["stop='maybe'", "True or False"]),
+    (["lr_finder=steepest", "lr_finder.stop=maybe"], ["lr_finder.stop='maybe'", "true or false"]),
     (["lr_finder=steepest", "lr_finder.stop=true", "+lr_finder.bogus=1"], ["lr_finder", "bogus", "allowed keys"]),
     (["logger.save_dir={file}/tb"], ["logger.save_dir=", "is a file", "can be created and written"]),
     (["snapshot=ensemble", "schedule=sgdr", "snapshot.dirpath={file}/snaps"], ["snapshot.dirpath=", "is a file"]),

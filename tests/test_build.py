@@ -120,3 +120,65 @@ def test_no_function_level_imports_of_private_names_between_app_modules():
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lr_plugins.app") and id(node) not in top:
                 offenders += [f"{path.name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
     assert offenders == []
+
+
+# ---------------------------------------------------------------------- one Run: checked, drawn and trained
+def test_validation_returns_the_run_that_trains(tmp_path):
+    """The schedule object that validation checked against the plan is the one the Trainer runs:
+    its fit-start reading of the steps equals the plan's."""
+    from lr_plugins.app.build import compose_config
+    from lr_plugins.app.train import train
+    from lr_plugins.app.validate import validate
+
+    cfg = compose_config([*TINY, "trainer.limit_val_batches=1", "test=false", "~logger", "trainer.enable_checkpointing=false"])
+    run = validate(cfg, tmp_path)
+    assert (run.steps_per_epoch, run.total_steps) == (3.0, 3.0)
+    schedule = run.schedule
+    assert schedule in run.callbacks and isinstance(schedule, lr_plugins.Constant)
+    out = train(run)
+    assert run.schedule is schedule and (schedule.fit_steps_per_epoch, schedule.fit_total_steps) == (3.0, 3.0)
+    assert out["history"]["step"] == [0, 1, 2] and out["run_dir"] == str(tmp_path)
+
+
+class NamedFinder(lr_plugins.LRFinder):
+    """An LR finder under another class name: found by isinstance, not by its name."""
+
+
+def test_a_finder_subclass_is_found_by_isinstance(tmp_path, capsys):
+    """The old app looked for ``type(c).__name__ == "LRFinder"``: a subclass's pick went missing from the metrics."""
+    from lr_plugins.app.build import compose_config
+    from lr_plugins.app.train import train
+
+    cfg = compose_config([*TINY, "lr_finder=steepest", f"lr_finder._target_={__name__}.NamedFinder", "lr_finder.num_steps=20",
+                          "test=false", "~logger", "trainer.enable_checkpointing=false"])
+    out = train(cfg, tmp_path)
+    capsys.readouterr()
+    assert out["metrics"]["lr_finder/suggestion"] == pytest.approx(out["history"]["lr"][0], rel=1e-12)
+
+
+@pytest.mark.parametrize("form", ["optimizer", "list", "tuple of lists", "dict", "list of dicts"])
+def test_preview_peak_from_every_form_configure_optimizers_returns(form, monkeypatch):
+    """``max_lr: null``: the peak is the first optimizer's LR, read through the public
+    ``configure_optimizers`` whatever form it returns; the run's own schedule is left as it was."""
+    import torch
+
+    from lr_plugins.app.build import build_run, compose_config, planned_peak
+
+    run = build_run(compose_config([*TINY, "schedule.max_lr=null"]))
+    opt = torch.optim.SGD(run.model.parameters(), lr=0.37)
+    sched = torch.optim.lr_scheduler.StepLR(opt, 1)
+    out = {"optimizer": opt, "list": [opt], "tuple of lists": ([opt], [sched]), "dict": {"optimizer": opt, "lr_scheduler": sched},
+           "list of dicts": [{"optimizer": opt}]}[form]
+    monkeypatch.setattr(run.model, "configure_optimizers", lambda: out)
+    planned = planned_peak(run)
+    assert planned.max_lr == 0.37 and run.schedule.max_lr is None
+    assert planned.preview(3, 3)[0] == pytest.approx(0.37)  # Constant: the peak at every step
+
+
+def test_docstring_examples():
+    import doctest
+    import importlib
+
+    for name in ("lr_plugins.app.build", "lr_plugins.app.validate"):
+        result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+        assert result.attempted > 0 and result.failed == 0, name

@@ -93,8 +93,8 @@ def test_lr_each_step_uses_is_preview(tmp_path, schedule):
         assert rec.momenta == schedule.preview_momentum(40, steps_per_epoch=8).tolist()
     else:
         assert rec.momenta == [0.9] * 40  # left alone
-    # After the last step the optimizer holds the LR of the step after the end: the floor.
-    assert trainer.optimizers[0].param_groups[0]["lr"] == schedule.lr_at(40, 40, 8)
+    # After the last step the optimizer holds the LR that step used (not one past the planned end).
+    assert trainer.optimizers[0].param_groups[0]["lr"] == schedule.lr_at(39, 40, 8)
 
 
 def test_gradient_accumulation_gives_the_same_curve_per_optimizer_step(tmp_path):

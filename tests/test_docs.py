@@ -14,6 +14,7 @@ The page set is found on disk, so a new page is tested without being listed here
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import time
@@ -172,27 +173,139 @@ def _command_overrides(line: str, program: str) -> list[list[str]]:
     return [list(job) for job in itertools.product(*choices)]
 
 
-def test_readme_hydra_use_composes_and_builds_each_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Everyday use 2: the README's conf/config.yaml, with each of its `python train.py` lines."""
-    from hydra import compose, initialize_config_dir
-    from hydra.utils import instantiate
+# What the README's own app leaves to the reader (`MyModule`, `MyDataModule`), and a line that
+# reports which callbacks the README's train.py built, with their peak.
+_OWN_APP_PRELUDE = """\
+import lightning.pytorch as L
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
+
+class MyModule(L.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        return nn.functional.cross_entropy(self(batch[0]), batch[1])
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val/loss", nn.functional.cross_entropy(self(batch[0]), batch[1]))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    def on_fit_end(self):
+        built = [(type(c).__name__, getattr(c, "max_lr", None)) for c in self.trainer.callbacks
+                 if type(c).__module__.startswith("lr_plugins")]
+        print("BUILT", sorted(built, key=str))
+
+
+class MyDataModule(L.LightningDataModule):
+    def _loader(self, seed):
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(16, 4, generator=g)
+        return DataLoader(TensorDataset(x, x[:, :3].argmax(1)), batch_size=8)
+
+    def train_dataloader(self):
+        return self._loader(0)
+
+    def val_dataloader(self):
+        return self._loader(1)
+
+
+"""
+
+
+def _own_app(tmp_path: Path) -> tuple[Path, list[str]]:
+    """Everyday use 2 as a reader builds it: the README's conf/config.yaml and train.py, verbatim."""
     section = _readme_section("2.")
     config = next(b.code for b in section if b.lang == "yaml" and b.code.startswith("# conf/config.yaml"))
+    script = next(b.code for b in section if b.lang == "python" and b.code.startswith("# train.py"))
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "config.yaml").write_text(config)
-    lines = [ln for b in section if b.lang == "bash" for ln in b.code.splitlines() if ln.startswith("python train.py")]
-    assert len(lines) == 2, lines
-    jobs = [job for ln in lines for job in _command_overrides(ln, "python train.py")]
-    assert len(jobs) == 3
-    for job in jobs:
-        with initialize_config_dir(config_dir=str(tmp_path / "conf"), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=job)
-        schedule = instantiate(cfg.schedule)
-        expected = {"sgdr": "SGDR", "clr": "CyclicLR", "onecycle": "OneCycle"}[job[0].split("=")[1]]
-        assert type(schedule).__name__ == expected, job
-        if "schedule.max_lr=0.05" in job:
-            assert schedule.max_lr == 0.05
+    (tmp_path / "train.py").write_text(_OWN_APP_PRELUDE + script)
+    lines = [ln.split("#")[0].strip() for b in section if b.lang == "bash" for ln in b.code.splitlines()
+             if ln.startswith("python train.py")]
+    return tmp_path, lines
+
+
+def _run_own_app(app: Path, line: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``line`` (``python train.py ...``) run in this process, as Hydra runs it; its stdout."""
+    import contextlib
+    import io
+    import logging
+    import runpy
+    import shlex
+    import sys
+
+    monkeypatch.chdir(app)
+    monkeypatch.setattr(sys, "argv", shlex.split(line)[1:])
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            runpy.run_path(str(app / "train.py"), run_name="__main__")  # `python train.py`
+    finally:  # Hydra configures the root logger for its run: put it back
+        for h in root.handlers[:]:
+            if h not in handlers:
+                root.removeHandler(h)
+                h.close()
+        root.setLevel(level)
+    return out.getvalue()
+
+
+# Each README command line, and the lr-plugins callbacks (class, max_lr) each of its jobs builds.
+_OWN_APP_BUILDS = {
+    "python train.py schedule=clr schedule.max_lr=0.05": [[("CyclicLR", 0.05)]],
+    "python train.py -m schedule=sgdr,onecycle": [[("SGDR", None)], [("OneCycle", None)]],
+    "python train.py lr_finder=steepest snapshot=ensemble": [[("LRFinder", 10.0), ("SGDR", "pick"), ("SnapshotEnsemble", None)]],
+}
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("line", list(_OWN_APP_BUILDS))
+def test_readme_own_app_runs_each_command(tmp_path: Path, line: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Everyday use 2 as a real Hydra app: the README's config and train.py, run (in this process,
+    by its @hydra.main) with each of its command lines; every group the line names is built
+    (lr_finder=steepest too, issue 19.4) and trains."""
+    app, lines = _own_app(tmp_path)
+    assert lines == list(_OWN_APP_BUILDS), "the README's commands changed: update _OWN_APP_BUILDS"
+    stdout = _run_own_app(app, line, monkeypatch)
+    built = [ast.literal_eval(ln[len("BUILT "):]) for ln in stdout.splitlines() if ln.startswith("BUILT ")]
+    expected = _OWN_APP_BUILDS[line]
+    assert len(built) == len(expected), stdout[-2000:]
+    for job, want in zip(built, expected):
+        assert [name for name, _ in job] == [name for name, _ in want]
+        for (name, got), (_, peak) in zip(job, want):
+            if peak == "pick":  # the finder's pick became the schedule's peak (not the optimizer's lr)
+                assert isinstance(got, float) and got > 0 and got != 0.1, job
+            else:
+                assert got == peak, job
+
+
+def test_readme_own_app_says_what_a_group_without_its_line_does(tmp_path: Path) -> None:
+    """The README's warning is true: `+lr_finder=steepest` on a config without the group's line
+    composes a node the app never builds; with the README's lines Hydra refuses the `+`."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import ConfigCompositionException
+
+    app, _ = _own_app(tmp_path)
+    config = (app / "conf" / "config.yaml").read_text()
+    assert "  - lr_finder: null" in config and "  - snapshot: null" in config
+    with initialize_config_dir(config_dir=str(app / "conf"), version_base="1.3"):
+        with pytest.raises(ConfigCompositionException, match="Multiple values for lr_finder"):
+            compose(config_name="config", overrides=["+lr_finder=steepest"])
+        (app / "conf" / "schedule_only.yaml").write_text(config.replace("  - lr_finder: null", ""))
+        with pytest.raises(ConfigCompositionException, match="Could not override 'lr_finder'"):
+            compose(config_name="schedule_only", overrides=["lr_finder=steepest"])
+        cfg = compose(config_name="schedule_only", overrides=["+lr_finder=steepest"])
+    assert "lr_finder" in cfg  # composed, and the README's train.py would build it: not so an app without the line
 
 
 @pytest.mark.timeout(300)
@@ -223,3 +336,40 @@ def test_readme_template_recipe_is_the_guides(tmp_path: Path) -> None:
     assert len(recipe) == 4, recipe
     for code in recipe:
         assert code in in_guide, code
+
+
+def _paragraphs(page: Path) -> list[str]:
+    return [p for p in re.split(r"\n\s*\n", page.read_text(encoding="utf-8")) if p.strip()]
+
+
+def test_the_default_runs_time_is_one_figure_everywhere() -> None:
+    """Issue 19.4: the README gives the default `lr-train` run's time once (about N s, M s
+    measured); every paragraph of the docs about the default run's whole-command time agrees.
+    A run with another setup must say so (one torch thread: OMP_NUM_THREADS=1); pages a
+    benchmark writes (`do not edit`) carry their own setup line."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    about, measured = re.search(r"about (\d+) s on 2 CPU cores \((\d+(?:\.\d+)?) s for\s+the whole command", readme).groups()
+    trigger = re.compile(r"default job|with no arguments|whole command|/usr/bin/time[^`]*lr-train", re.I)
+    seconds = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?(?:[-–]\d+(?:\.\d+)?)?) s\b")
+    seen = []
+    for page in pages():
+        if "do not edit" in page.read_text(encoding="utf-8")[:300]:
+            continue
+        for paragraph in _paragraphs(page):
+            if not trigger.search(paragraph) or "OMP_NUM_THREADS=1" in paragraph:
+                continue
+            for figure in seconds.findall(paragraph):
+                seen.append(figure)
+                assert figure in (about, measured), f"{_id(page)}: {figure} s for the default run; the README says {about} s ({measured} s): {paragraph[:300]}"
+    assert about in seen and measured in seen
+
+
+def test_the_cpu_wheel_commands_install_the_tested_torch() -> None:
+    """Issue 19.4: the README says how to get torch's CPU build; its command is the README's first
+    command with the CPU wheel step before the install, and pins constraints.txt's torch."""
+    pin = re.search(r"^torch==(\S+)$", (ROOT / "constraints.txt").read_text(), re.M).group(1)
+    first = next(b for b in blocks(ROOT / "README.md") if b.lang == "bash").code.strip().splitlines()[0]
+    step = f"pip install torch=={pin} --index-url https://download.pytorch.org/whl/cpu"
+    cpu_line = next(ln for b in blocks(ROOT / "README.md") if b.lang == "bash" for ln in b.code.splitlines() if "whl/cpu" in ln)
+    assert cpu_line == first.replace(" && pip install -c constraints.txt", f" && {step} && pip install -c constraints.txt")
+    assert f"`{step}`" in (ROOT / "docs" / "index.md").read_text(encoding="utf-8")

@@ -12,6 +12,7 @@ import torch
 from conftest import LRRecorder, TinyModule, make_loader, make_trainer
 
 from lr_plugins import SGDR, CyclicLR, LRFinder, OneCycle, WarmupCosine, find_lr
+from lr_plugins.files import unwritable_reason
 from lr_plugins.finder import RULES
 
 RANGE = dict(min_lr=1e-4, max_lr=1.0, num_steps=20)
@@ -350,9 +351,11 @@ def test_unusable_output_dir_fails_at_fit_start_before_any_step(tmp_path, where)
     target = blocker if where == "a file" else blocker / "sub"
     module = Spy()
     before = sorted(p.name for p in tmp_path.iterdir())
-    with pytest.raises(ValueError, match=rf"LRFinder: output_dir='{target}' is not allowed: .*must be a folder"):
+    with pytest.raises(ValueError, match=rf"LRFinder: output_dir='{target}' is not allowed: .*must be a folder") as err:
         make_trainer(tmp_path, [LRFinder(**RANGE, output_dir=target)], max_epochs=1).fit(module, make_loader())
     assert module.seen_losses == [] and blocker.read_text() == "user data"
+    # the words of lr_plugins.files.unwritable_reason, the one folder probe (issue 19.3), not an OS error's
+    assert f"is not allowed: {unwritable_reason(target)};" in str(err.value) and "\n" not in str(err.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 import warnings
 
 import pytest
@@ -105,3 +107,43 @@ def test_a_strategy_that_restores_after_fit_start_still_gets_the_saved_pick(tmp_
     finder.load_state_dict(state)
     assert finder.result.to_dict() == full_finder.result.to_dict()
     assert schedule.max_lr == full_schedule.max_lr == full_finder.result.suggestion
+
+
+@pytest.mark.parametrize("key, value, allowed", [
+    ("suggestion", 1e300, "scale x suggestions"),
+    ("suggestion", float("inf"), "scale x suggestions"),
+    ("suggestion", float("nan"), "scale x suggestions"),
+    ("suggestion", True, "a number"),
+    ("suggestion", "0.1", "a number"),
+    ("scale", float("nan"), "a finite number > 0"),
+    ("suggestions", {"steepest": 1e300, "valley": 1e300}, "a finite LR > 0 and at most the largest LR the test recorded"),
+])
+def test_a_checkpoint_pick_no_test_can_have_made_is_refused_before_any_step(tmp_path, key, value, allowed):
+    """Issue 17.11: a resume applies the saved pick without testing again, so a pick of 1e300, inf, NaN, True
+    or a string (or a scale, or rule LR, no test gives) is refused with one line naming the key."""
+    fit(tmp_path, SCHEDULES["WarmupCosine"], save=True)
+    path = tmp_path / "ckpt" / f"epoch=0-step={BATCHES}.ckpt"
+    ckpt = torch.load(path, weights_only=True)
+    (name,) = [k for k in ckpt["callbacks"] if k.startswith("LRFinder")]
+    result = ckpt["callbacks"][name]["result"]
+    if key == "suggestions":
+        value = {**value, result["rule"]: 1e300}
+        result["suggestion"] = 1e300 * result["scale"]
+    result[key] = value
+    torch.save(ckpt, path)
+    named = f"checkpoint['callbacks'][LRFinder]['result']['{key}']" + (f"['{result['rule']}']" if key == "suggestions" else "")
+    with pytest.raises(ValueError, match=re.escape(named) + r"=.* is not allowed: it must be " + re.escape(allowed)) as err:
+        fit(tmp_path / "resumed", SCHEDULES["WarmupCosine"], ckpt_path=path)
+    assert "\n" not in str(err.value)
+
+
+def test_a_checkpoint_of_a_test_that_recorded_nothing_keeps_its_nan_pick_and_nothing_else():
+    """A test whose first loss was not finite records no point and picks nan (nothing applied): that saved
+    result is still read back; a number beside an empty curve is not."""
+    from lr_plugins.finder import LRFinderResult
+
+    empty = {"lrs": [], "losses": [], "smoothed": [], "ema": [], "suggestion": float("nan"),
+             "suggestions": {"steepest": float("nan")}}
+    assert math.isnan(LRFinderResult.from_dict(empty).suggestion)
+    with pytest.raises(ValueError, match=r"\['suggestion'\]=0.1 is not allowed: it must be nan, as the test recorded no point"):
+        LRFinderResult.from_dict({**empty, "suggestion": 0.1})

@@ -318,8 +318,10 @@ def test_kill_9_and_resume_keeps_snapshots_consistent_and_the_lr_exact(tmp_path)
     (records,) = [v["records"] for k, v in state["callbacks"].items() if k.startswith("SnapshotEnsemble")]
     in_ckpt = [f"cycle{c:03d}-step{20 * c + 19:08d}.pt" for c in range(EPOCHS) if 20 * c + 19 < state["global_step"]]
     assert [r["file"] for r in records] == in_ckpt[-KEEP:]  # the members at the checkpoint's step
+    (run_id,) = [v["run"] for k, v in state["callbacks"].items() if k.startswith("SnapshotEnsemble")]
     for name in expected:
         a, b = load_snapshot(ref / "snapshots" / name), load_snapshot(run / "snapshots" / name)
+        assert b["meta"].pop("run") == run_id != a["meta"].pop("run")  # one run across every kill and resume
         assert a["meta"] == b["meta"] and a["meta"]["lr"].hex() == ref_lrs[a["meta"]["step"]]
         assert a["state_dict"].keys() == b["state_dict"].keys()
         assert all(torch.isfinite(v).all() for v in b["state_dict"].values())

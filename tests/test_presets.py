@@ -28,11 +28,11 @@ from hydra import compose, initialize_config_module
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
-from lr_plugins.schedules import CURVES, SMITH_FLOOR
+from lr_plugins.schedules import CURVES, SMITH_FLOOR, CommonArgs
 
 PRESETS = sorted(p.name.removesuffix(".yaml") for p in files("lr_plugins.conf").joinpath("schedule").iterdir()
                  if p.name.endswith(".yaml"))
-SHARED = ("max_lr", "min_lr", "warmup", "warmup_start_lr", "unit")
+SHARED = tuple(CommonArgs.__optional_keys__)  # max_lr, min_lr, warmup, warmup_start_lr, unit
 #: Keys that are lengths in ``unit``s: a preset that does not count in fractions leaves them 0 or null.
 LENGTH_KEYS = ("warmup", "hold", "cycle_length", "step_size", "milestones")
 LRS = [1e-5, 1e-3, 1.0]
@@ -57,7 +57,7 @@ def preset(name: str, *overrides: str):
 
 def test_every_registered_schedule_has_one_preset_and_every_preset_shares_the_keys():
     targets = {name: preset(name)._target_ for name in PRESETS}
-    assert sorted(t.removeprefix("lr_plugins.") for t in targets.values()) == sorted(CURVES)
+    assert {t.removeprefix("lr_plugins.") for t in targets.values()} == set(CURVES)  # linear, polynomial: one class
     for name in PRESETS:
         cfg = preset(name)
         assert all(k in cfg for k in SHARED), name
@@ -67,12 +67,17 @@ def test_every_registered_schedule_has_one_preset_and_every_preset_shares_the_ke
         assert cfg.unit == "fraction" or not absolute, (name, cfg.unit, absolute)
 
 
+#: What a preset needs from the job beyond the Trainer: the metric name TinyModule logs (the
+#: plateau preset watches ``val/loss``, as lr-train and lightning-hydra-template log it).
+JOB = {"plateau": ("schedule.monitor=val_loss",)}
+
+
 def fit_preset(tmp_path, name: str, lr: float, length: str):
     trainer_kw, steps = LENGTHS[length]
-    schedule = instantiate(preset(name))
+    schedule = instantiate(preset(name, *JOB.get(name, ())))
     rec = LRRecorder()
-    trainer = make_trainer(tmp_path, [schedule, rec], **trainer_kw)
-    trainer.fit(TinyModule(lr=lr), make_loader(n=64, batch_size=8))
+    trainer = make_trainer(tmp_path, [schedule, rec], limit_val_batches=1, **trainer_kw)
+    trainer.fit(TinyModule(lr=lr), make_loader(n=64, batch_size=8), make_loader(n=8, batch_size=8))
     return schedule, rec, steps
 
 
@@ -82,7 +87,7 @@ def check_fit(tmp_path, name, lr, length):
     assert len(used) == steps == schedule.fit_total_steps
     assert np.all(used >= 0) and np.all(used <= lr * (1 + 1e-12)), (name, used)
     # The reference: the same preset with the optimizer's LR as its explicit peak, without a Trainer.
-    ref = instantiate(preset(name, f"schedule.max_lr={lr!r}")).preview(steps, steps_per_epoch=8)
+    ref = instantiate(preset(name, f"schedule.max_lr={lr!r}", *JOB.get(name, ()))).preview(steps, steps_per_epoch=8)
     np.testing.assert_allclose(used, ref, rtol=1e-12, atol=0)
 
 
@@ -117,6 +122,14 @@ def test_presets_mean_what_their_comments_say():
         assert clr[0] == pytest.approx(SMITH_FLOOR) and clr[n // 8] == pytest.approx(1.0)  # floor = peak / 4
         assert at["exponential"].lr_at(n, total_steps=n) == pytest.approx(np.exp(-4.6))
         assert at["inverse_time"].lr_at(n, total_steps=n) == pytest.approx(0.1)
+        wsd = at["wsd"].preview(n)  # peak from 5% to 80%, then 1 - sqrt(p) to 0 over the last 20%
+        assert wsd[n // 20] == wsd[4 * n // 5 - 1] == 1.0 and wsd[9 * n // 10] == pytest.approx(1 - 0.5**0.5)
+        lin, poly = at["linear"].preview(n), at["polynomial"].preview(n)  # peak at 5%, then (1 - p)**power
+        assert lin[n // 20] == poly[n // 20] == 1.0 and at["linear"].lr_at(n, total_steps=n) == 0.0
+        p = (n - 1 - n // 20) / (n - n // 20)
+        assert (lin[-1], poly[-1]) == pytest.approx((1 - p, (1 - p) ** 0.9))
+        isq = at["inverse_sqrt"].preview(n)  # timescale = warmup: half the peak 3 warmups after it
+        assert isq[n // 20] == 1.0 and isq[4 * n // 20] == pytest.approx(0.5)
         one = at["onecycle"].preview(n)
         assert one.argmax() == round(0.3 * n) - 1 and one[0] == pytest.approx(1 / 25)
 

@@ -1,12 +1,17 @@
 """One list of schedules (``CURVES``) and one hand-off interface (``set_peak``), issue 14 item 2.
 
-A new schedule is its curve file plus its preset (and the public class that types its
-signature): the tests below name the piece that is missing.
+A new schedule is its curve file (and its line in ``lr_plugins/schedules/__init__.py``), its
+preset and the public class that types its signature: the tests below name the piece that is
+missing, and check that every other list (``lr_plugins.__all__``, the type checkers' imports, the
+schedules package's exports) is derived from ``CURVES`` and ``lr_plugins.callback.__all__``.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib
 import inspect
+import pkgutil
 import typing
 from importlib.resources import files
 
@@ -23,17 +28,62 @@ from lr_plugins.schedules import CURVES, SMITH_FLOOR, CommonArgs, Curve, CyclicC
 
 #: The smallest valid arguments of each schedule that has required ones.
 OWN = {"SGDR": {"cycle_length": 2}, "CyclicLR": {"step_size": 2}, "StepDecay": {"step_size": 2},
-       "ExponentialDecay": {"rate": 0.1}, "InverseTimeDecay": {"rate": 0.1}}
+       "ExponentialDecay": {"rate": 0.1}, "InverseTimeDecay": {"rate": 0.1}, "InverseSqrt": {"timescale": 1}}
 
 
-def test_registry_lists_every_public_schedule_once():
-    assert list(CURVES) == ["WarmupCosine", "SGDR", "CyclicLR", "OneCycle", "StepDecay", "ExponentialDecay",
-                            "InverseTimeDecay", "Constant"]
+def test_every_curve_class_of_the_package_is_registered_once():
+    """Derived: the *Curve classes defined in the schedules' files are exactly CURVES' values."""
+    defined = {cls for module in _curve_modules() for cls in vars(module).values()
+               if isinstance(cls, type) and cls.__module__ == module.__name__ and cls.__name__.endswith("Curve")
+               and cls not in (Curve, CyclicCurve)}
+    assert set(CURVES.values()) == defined
     for name, curve in CURVES.items():
         callback = getattr(lr_plugins, name)
         assert issubclass(callback, curve) and issubclass(callback, ScheduleCallback), name
         assert curve.__name__ == f"{name}Curve"
     assert {n for n, c in CURVES.items() if issubclass(c, CyclicCurve)} == {"SGDR", "CyclicLR"}
+
+
+def _curve_modules() -> list:
+    import lr_plugins.schedules as package
+
+    return [importlib.import_module(f"{package.__name__}.{m.name}") for m in pkgutil.iter_modules(package.__path__)]
+
+
+def test_the_package_imports_every_curve_file_and_exports_its_names():
+    """One line per curve file in lr_plugins/schedules/__init__.py (its ``import *``), nothing else."""
+    import lr_plugins.schedules as package
+
+    source = inspect.getsource(package)
+    for module in _curve_modules():
+        line = f"from {module.__name__} import *"
+        assert line in source, f"{module.__file__} is not imported: add `{line}` to lr_plugins/schedules/__init__.py"
+        missing = [n for n in module.__all__ if n not in package.__all__ or getattr(package, n) is not getattr(module, n)]
+        assert not missing, (module.__name__, missing)
+    exported = set(package.__all__)
+    assert exported == {n for m in _curve_modules() for n in m.__all__}  # derived: the files' __all__, no more
+
+
+def test_the_top_level_names_are_derived_from_callback_all_and_seen_by_type_checkers():
+    """lr_plugins.__all__ = lr_plugins.callback.__all__ + the names of _ELSEWHERE; its TYPE_CHECKING
+    block imports exactly those (``import *`` from the callback module), so the two cannot drift."""
+    assert lr_plugins.__all__ == [*lr_plugins.callback.__all__, *lr_plugins._ELSEWHERE, "__version__"]
+    for name in lr_plugins.__all__:
+        assert hasattr(lr_plugins, name), name
+    tree = ast.parse(inspect.getsource(lr_plugins))
+    (block,) = [n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"]
+    imports = {(node.module, a.name) for node in block.body if isinstance(node, ast.ImportFrom) for a in node.names}
+    assert imports == {("lr_plugins.callback", "*")} | {(m, n) for n, m in lr_plugins._ELSEWHERE.items()}
+    assert all(a.asname in (None, a.name) for node in block.body for a in node.names)  # re-exported as is
+    assert sorted(dir(lr_plugins)) == dir(lr_plugins) and set(lr_plugins.__all__) <= set(dir(lr_plugins))
+
+
+def test_sgdr_without_cycle_length_is_the_presets_null():
+    """Issue 19.4: SGDR(max_lr=0.1) works as the preset's cycle_length: null (a quarter of training)."""
+    s = lr_plugins.SGDR(max_lr=0.1)
+    assert s.cycle_length is None and s.needs_total
+    assert s.cycle_ends(40, steps_per_epoch=5) == [9, 19, 29, 39]
+    np.testing.assert_array_equal(s.preview(40, 5), lr_plugins.SGDR(max_lr=0.1, cycle_length=None).preview(40, 5))
 
 
 def _exported_schedules(module) -> set[str]:
@@ -46,7 +96,7 @@ def test_the_public_schedule_classes_are_exactly_the_registered_curves():
         where = f"lr_plugins/callback.py: class {name}(ScheduleCallback, {curve.__name__})"
         assert name in lr_plugins.__all__ and name in lr_plugins.callback.__all__, (
             f"curve {name!r} has no public schedule class: add {where} and export it in lr_plugins.callback.__all__, "
-            "lr_plugins.__all__ and lr_plugins._WHERE (and its TYPE_CHECKING import)")
+            "(lr_plugins exports every name of lr_plugins.callback.__all__)")
         cls = getattr(lr_plugins, name)
         assert cls is getattr(lr_plugins.callback, name), f"lr_plugins.{name} is not lr_plugins.callback.{name}"
         assert cls.__name__ == name and issubclass(cls, curve) and issubclass(cls, ScheduleCallback), (
@@ -67,7 +117,7 @@ def test_every_curve_has_a_preset():
         assert f"lr_plugins.{name}" in targets.values(), (
             f"curve {name!r} has no preset: add lr_plugins/conf/schedule/<name>.yaml with _target_: lr_plugins.{name} "
             "and the shared keys (see sgdr.yaml), relative to the optimizer's LR and to the length of training")
-    assert sorted(targets.values()) == sorted(f"lr_plugins.{n}" for n in CURVES), targets  # one preset each
+    assert set(targets.values()) <= {f"lr_plugins.{n}" for n in CURVES}, targets  # every preset is a schedule
 
 
 def _keywords(init) -> tuple[dict[str, inspect.Parameter], set[str]]:
@@ -87,7 +137,9 @@ def test_a_public_class_takes_exactly_its_curves_arguments_and_the_options(name)
     curve_own, curve_shared = _keywords(CURVES[name].__init__)
     if not curve_shared:  # no own __init__: Curve's, whose keywords are the shared ones
         curve_own, curve_shared = {}, set(curve_own)
-    own, shared = _keywords(getattr(lr_plugins, name).__init__)
+    cls = getattr(lr_plugins, name)
+    own, shared = _keywords(cls.__init__)
+    own = {n: p for n, p in own.items() if n not in getattr(cls, "own_options", ())}  # the callback's alone
     describe = lambda ps: [(n, p.default, p.annotation) for n, p in ps.items()]  # noqa: E731
     assert describe(own) == describe(curve_own), f"lr_plugins.callback.{name}.__init__ must repeat {CURVES[name].__name__}'s"
     options = set(ScheduleOptions.__optional_keys__)

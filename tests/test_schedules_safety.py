@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 import pytest
+from test_schedules_registry import OWN
 
 from lr_plugins import SGDR, Constant, CyclicLR, OneCycle, StepDecay, WarmupCosine
 from lr_plugins.schedules import CURVES, MAX_PREVIEW_STEPS, MIN_CYCLE
@@ -106,9 +107,7 @@ def test_huge_step_with_tiny_steps_per_epoch_is_refused():
 
 
 # ---------------------------------------------------------------------- every entry point, every schedule
-#: The smallest valid arguments of every registered schedule (CURVES is the one list).
-OWN = {"SGDR": {"cycle_length": 2}, "CyclicLR": {"step_size": 2}, "StepDecay": {"step_size": 2},
-       "ExponentialDecay": {"rate": 0.1}, "InverseTimeDecay": {"rate": 0.1}}
+# The smallest valid arguments of every registered schedule: OWN, from test_schedules_registry.
 
 
 def _every(name):

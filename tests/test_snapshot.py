@@ -316,8 +316,10 @@ def test_resume_gives_the_uninterrupted_snapshot_list(tmp_path):
     steps = [r["step"] for r in ref.records]
     assert steps == [35, 47, 59] == [r["step"] for r in resumed.records]
     assert files(tmp_path / "a" / "s") == files(tmp_path / "b" / "s")
+    assert resumed.run_id == first.run_id != ref.run_id  # the resumed run is the first one, continued
     for pa, pb in zip(ref.paths, resumed.paths):
         a, b = torch.load(pa, weights_only=True), torch.load(pb, weights_only=True)
+        assert a["meta"].pop("run") == ref.run_id and b["meta"].pop("run") == first.run_id
         assert a["meta"] == b["meta"]
         for k in a["state_dict"]:
             torch.testing.assert_close(a["state_dict"][k], b["state_dict"][k])
@@ -341,7 +343,7 @@ def test_resume_after_the_run_went_on_warns_about_deleted_snapshots(tmp_path):
     assert files(tmp_path / "s") == ["cycle003-step00000031.pt"]
     snap = SnapshotEnsemble(keep=1, dirpath=tmp_path / "s")
     trainer = make_trainer(tmp_path, [snap, SGDR(max_lr=0.1, cycle_length=1)], max_epochs=4)
-    with pytest.warns(UserWarning, match="1 snapshot.s. recorded in the checkpoint are missing or unreadable"):
+    with pytest.warns(UserWarning, match="1 snapshot.s. recorded in the checkpoint are missing, unreadable or do not fit"):
         trainer.fit(TinyModule(), make_loader(), ckpt_path=str(ckpt))
     assert [r["step"] for r in snap.records] == [31]
     assert files(tmp_path / "s") == ["cycle003-step00000031.pt"]

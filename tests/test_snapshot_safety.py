@@ -108,6 +108,52 @@ def test_resuming_a_copied_run_leaves_the_original_untouched(tmp_path):
     assert files(run_b / "snapshots") == ["cycle004-step00000039.pt", "cycle005-step00000047.pt"]
 
 
+# ---------------------------------------------------------------------- issue 17.8: ownership on resume
+@pytest.mark.parametrize("checkpoint", ["another run's", "without snapshot state"])
+def test_resuming_into_another_runs_snapshot_folder_is_refused_and_leaves_it_untouched(tmp_path, checkpoint):
+    """Run B's folder holds snapshots with the very names run A's checkpoint records: the resume used to adopt
+    them as A's members and overwrite B's later ones. Now it is refused before any step, with one line naming
+    the folder, and B's files stay as they were."""
+    _, ckpt = first_run(tmp_path / "a", dirpath=tmp_path / "a" / "s")
+    b, _ = first_run(tmp_path / "b", dirpath=tmp_path / "b" / "s")
+    if checkpoint == "without snapshot state":
+        state = torch.load(ckpt, weights_only=False)
+        del state["callbacks"][state_key(state)]
+        torch.save(state, ckpt)
+    before = tree(tmp_path / "b" / "s")
+    weights = WeightRecorder()
+    with pytest.raises(ValueError, match=re.escape(f"resuming into the snapshot folder '{tmp_path / 'b' / 's'}' is not "
+                                                   "allowed: it holds 3 snapshot file(s) this run did not write")) as err:
+        resume(tmp_path / "a", ckpt, dirpath=tmp_path / "b" / "s", extra=[weights])
+    assert "\n" not in str(err.value) and weights.after == {}
+    assert tree(tmp_path / "b" / "s") == before
+    assert {load_snapshot(p)["meta"]["run"] for p in b.paths} == {b.run_id}
+
+
+def test_a_resume_owns_exactly_the_files_carrying_its_run_id(tmp_path):
+    """The checkpoint and every snapshot carry the run id; the resumed run takes it over, adopts its own
+    records, and a file of any other run in the folder is refused even where no name collides."""
+    snap, ckpt = first_run(tmp_path, dirpath=tmp_path / "s")
+    state = torch.load(ckpt, weights_only=True)
+    assert state["callbacks"][state_key(state)]["run"] == snap.run_id and len(snap.run_id) == 32
+    resumed, _ = resume(tmp_path, ckpt, dirpath=tmp_path / "s")
+    assert resumed.run_id == snap.run_id
+    assert [r["step"] for r in resumed.records] == [7, 15, 23, 31, 39, 47]
+    assert {load_snapshot(p)["meta"]["run"] for p in resumed.paths} == {snap.run_id}
+    # one foreign file beside them, under a name the run would never write: still refused (it would be mixed in)
+    foreign = tmp_path / "s" / "cycle099-step00009999.pt"
+    store.save_snapshot(tmp_path / "s", TinyModule().state_dict(), {"cycle": 99, "step": 9999, "run": "f" * 32})
+    with pytest.raises(ValueError, match=r"holds 1 snapshot file\(s\) this run did not write \(cycle099-step00009999.pt"):
+        resume(tmp_path, ckpt, dirpath=tmp_path / "s")
+    assert foreign.exists()
+
+
+def test_a_checkpoints_run_id_is_checked(tmp_path):
+    snap = SnapshotEnsemble()
+    with pytest.raises(ValueError, match=r"\['run'\]=5 is not allowed: it must be a run id of 32 hex digits"):
+        snap.load_state_dict({"records": [], "run": 5})
+
+
 # ---------------------------------------------------------------------- item 6: checked at fit start
 def _unwritable(tmp_path):
     d = tmp_path / "ro"
@@ -120,10 +166,10 @@ def _unwritable(tmp_path):
     "make, reason",
     [
         (lambda t: (t / "a_file").write_text("x") and t / "a_file", "it is a file, not a folder"),
-        (lambda t: (t / "a_file").write_text("x") and t / "a_file" / "snaps", "the folder cannot be created or written"),
-        (lambda t: Path("/proc/lr_plugins_no_such_folder/snaps"), "the folder cannot be created or written"),
+        (lambda t: (t / "a_file").write_text("x") and t / "a_file" / "snaps", "{t}/a_file is a file, not a folder"),
+        (lambda t: Path("/proc/lr_plugins_no_such_folder/snaps"), "/proc cannot be written"),
         pytest.param(
-            _unwritable, "the folder cannot be created or written",
+            _unwritable, "{t}/ro/snaps cannot be written (PermissionError",
             marks=pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere"),
         ),
     ],
@@ -134,6 +180,7 @@ def test_bad_dirpath_fails_before_any_step(tmp_path, make, reason):
     before = tree(tmp_path)
     weights = WeightRecorder()
     trainer = make_trainer(tmp_path, [SnapshotEnsemble(dirpath=dirpath), SGDR(max_lr=0.1, cycle_length=1), weights], max_epochs=3)
+    reason = reason.format(t=tmp_path)  # the words of lr_plugins.files.unwritable_reason, the one folder probe
     with pytest.raises(ValueError, match=re.escape(f"dirpath='{dirpath}' is not allowed: {reason}")) as err:
         trainer.fit(TinyModule(), make_loader())
     assert "\n" not in str(err.value)
@@ -358,3 +405,126 @@ def test_ddp_refuses_a_bad_dirpath_on_every_rank_without_hanging(tmp_path):
     with pytest.raises(Exception, match="dirpath='.*a_file' is not allowed: it is a file, not a folder"):
         trainer.fit(classifier(), class_loader(n=96, batch_size=8))
     assert (tmp_path / "a_file").read_text() == "x"
+
+
+# ---------------------------------------------------------------------- issue 17.11: unsized loaders, full disks
+class Stream(torch.utils.data.IterableDataset):
+    """64 regression samples with no ``__len__``: Lightning cannot tell the steps per epoch."""
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(0)
+        for _ in range(64):
+            x = torch.randn(4, generator=g)
+            yield x, x.sum(0, keepdim=True)
+
+
+@pytest.mark.parametrize("schedule", [
+    lambda: SGDR(max_lr=0.1, cycle_length=8, unit="step"),
+    lambda: CyclicLR(max_lr=0.1, min_lr=0.01, step_size=3, unit="step", cycle_momentum=False),
+], ids=["SGDR", "CyclicLR"])
+def test_an_unsized_train_loader_with_step_cycles_saves_at_every_cycle_end(tmp_path, schedule):
+    """Cycles in optimizer steps need no steps per epoch: the snapshots land on the schedule's own cycle ends
+    (24 steps: 3 epochs of 8 batches, counted by the Trainer)."""
+    sched = schedule()
+    snap = SnapshotEnsemble(dirpath=tmp_path / "s")
+    trainer = make_trainer(tmp_path, [snap, sched], max_epochs=3)
+    trainer.fit(TinyModule(), torch.utils.data.DataLoader(Stream(), batch_size=8))
+    assert trainer.global_step == 24
+    expected = sched.cycle_ends(24, 1.0)  # the reference: the pure curve, any steps per epoch
+    assert expected and [r["step"] for r in snap.records] == expected
+    assert [p.name for p in list_snapshots(tmp_path / "s")] == [f"cycle{c:03d}-step{e:08d}.pt" for c, e in
+                                                                 ((sched.cycle_at(e, 1.0), e) for e in expected)]
+
+
+def test_an_unsized_train_loader_with_epoch_cycles_is_refused_before_any_step(tmp_path):
+    weights = WeightRecorder()
+    trainer = make_trainer(tmp_path, [SnapshotEnsemble(dirpath=tmp_path / "s"), SGDR(max_lr=0.1, cycle_length=1), weights],
+                           max_epochs=3)
+    with pytest.raises(ValueError, match=r"^unit='epoch' is not allowed with a train dataloader that has no length") as e:
+        trainer.fit(TinyModule(), torch.utils.data.DataLoader(Stream(), batch_size=8))
+    assert "\n" not in str(e.value) and weights.after == {} and not (tmp_path / "s").exists()
+
+
+def _enospc(real):
+    def replace(src, dst):
+        if str(dst).endswith("cycle001-step00000015.pt"):
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+    return replace
+
+
+def _eperm(real):  # what chattr +i on the target gives (chattr itself may be unavailable)
+    def replace(src, dst):
+        if str(dst).endswith("cycle001-step00000015.pt"):
+            raise PermissionError(1, "Operation not permitted")
+        return real(src, dst)
+    return replace
+
+
+class DirInTheWay(L.Callback):
+    """After the first snapshot, a folder appears under the name of the next one."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.current_epoch == 0:
+            (self.folder / "cycle001-step00000015.pt").mkdir()
+
+
+@pytest.mark.parametrize("how, text", [
+    ("full", "the disk is full (No space left on device)"),
+    ("immutable", "PermissionError: Operation not permitted"),
+    ("folder", "IsADirectoryError: Is a directory"),
+])
+def test_a_failed_snapshot_write_says_why_and_keeps_the_earlier_ones(tmp_path, monkeypatch, how, text):
+    import lr_plugins.files as files_module
+
+    extra = []
+    if how == "folder":
+        extra = [DirInTheWay(tmp_path / "s")]
+    else:
+        monkeypatch.setattr(files_module.os, "replace", (_enospc if how == "full" else _eperm)(os.replace))
+    snap, weights = SnapshotEnsemble(dirpath=tmp_path / "s"), WeightRecorder()
+    trainer = make_trainer(tmp_path, [snap, SGDR(max_lr=0.1, cycle_length=1), weights, *extra], max_epochs=4)
+    with pytest.raises(OSError) as err:
+        trainer.fit(TinyModule(), make_loader())
+    monkeypatch.undo()
+    message = str(err.value)
+    assert message.startswith(f"SnapshotEnsemble could not write the snapshot '{tmp_path / 's' / 'cycle001-step00000015.pt'}' "
+                              f"after optimizer step 15: {text}.") and "\n" not in message
+    left = sorted(p.name for p in (tmp_path / "s").iterdir())
+    assert left == ["cycle000-step00000007.pt"] + (["cycle001-step00000015.pt"] if how == "folder" else [])
+    sd = load_snapshot(tmp_path / "s" / "cycle000-step00000007.pt")["state_dict"]
+    assert all(torch.equal(sd[k], v) for k, v in weights.after[8].items())
+
+
+def test_a_folder_in_the_way_of_a_snapshot_name_is_refused_at_fit_start(tmp_path):
+    (tmp_path / "s" / "cycle001-step00000015.pt").mkdir(parents=True)
+    weights = WeightRecorder()
+    trainer = make_trainer(tmp_path, [SnapshotEnsemble(dirpath=tmp_path / "s"), SGDR(max_lr=0.1, cycle_length=1), weights],
+                           max_epochs=3)
+    with pytest.raises(ValueError, match=re.escape(f"dirpath='{tmp_path / 's'}' is not allowed: 'cycle001-step00000015.pt' in "
+                                                   f"the folder '{tmp_path / 's'}' is not a plain file")) as err:
+        trainer.fit(TinyModule(), make_loader())
+    assert "\n" not in str(err.value) and weights.after == {}
+
+
+@pytest.mark.parametrize("free_snapshots, refused", [(0.5, True), (2.5, False)])
+def test_free_space_is_probed_before_the_first_step(tmp_path, monkeypatch, free_snapshots, refused):
+    """keep=3 over 5 cycle ends holds up to 4 snapshots at once (the new one is written before the oldest goes):
+    less free space than one snapshot is refused before any step; less than four is warned about."""
+    size = sum(t.numel() * t.element_size() for t in TinyModule().state_dict().values()) + 64 * 1024
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=int(free_snapshots * size)))
+    weights = WeightRecorder()
+    trainer = make_trainer(tmp_path, [SnapshotEnsemble(keep=3, dirpath=tmp_path / "s"), SGDR(max_lr=0.1, cycle_length=1),
+                                      weights], max_epochs=5)
+    if refused:
+        with pytest.raises(OSError, match=r"cannot hold one snapshot: the disk is full \(0\.0 MiB free") as err:
+            trainer.fit(TinyModule(), make_loader())
+        assert "\n" not in str(err.value) and weights.after == {}
+    else:
+        with pytest.warns(UserWarning, match=r"less than the 4 snapshot\(s\) this fit will hold at once"):
+            trainer.fit(TinyModule(), make_loader())
+        assert trainer.global_step == 40

@@ -25,6 +25,7 @@ from benchmarks import (
     snapshot_ensemble,
     time_to_target,
 )
+from lr_plugins.finder import smooth
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -180,7 +181,7 @@ def test_rule_search_candidates_reproduce_the_rules_they_generalise():
     lrs = np.geomspace(1e-6, 10.0, 100)
     x = np.log10(lrs)
     losses = 2.0 - np.tanh((x + 3.0) / 0.5) + np.where(x > -1.0, 30.0 * (x + 1.0) ** 2, 0.0)
-    smoothed = _rules.smooth(losses, 2.0)
+    smoothed = smooth(losses, 2.0)
     f = lr_finder_rule_search.features(SimpleNamespace(lrs=lrs, smoothed=smoothed, suggestions={"steepest": 1e-3}))
     rules = lr_finder_rule_search.candidate_rules()
     # peak + 10 x 5 steepest/minimum blends + 5 levels x (9 scales x (1 + 3 blends + 2 right levels) + 5 right-only)

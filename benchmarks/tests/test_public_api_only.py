@@ -6,8 +6,10 @@ import ast
 from pathlib import Path
 
 LAB = Path(__file__).resolve().parents[1]
-ALLOWED = {"lr_plugins", "lr_plugins.finder", "lr_plugins.snapshot", "lr_plugins.app.data", "lr_plugins.app.models"}
-FINDER = {"find_lr", "LRFinder", "LRFinderResult"}  # the finder's rules are read from a result, never imported
+ALLOWED = {"lr_plugins", "lr_plugins.files", "lr_plugins.finder", "lr_plugins.snapshot", "lr_plugins.app.data",
+           "lr_plugins.app.models"}
+# The finder's rules are read from a result, never imported; its public curve arithmetic may be reused.
+FINDER = {"find_lr", "LRFinder", "LRFinderResult", "smooth", "slope", "start_level"}
 
 
 def _package_imports(path: Path) -> list[str]:
@@ -36,3 +38,30 @@ def test_the_check_sees_a_private_import(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("from lr_plugins.finder.suggest import smooth\nfrom lr_plugins import _atomic\nimport lr_plugins.callback\n")
     assert _package_imports(bad) == ["lr_plugins.finder.suggest:smooth", "lr_plugins:_atomic", "lr_plugins.callback"]
+
+
+def test_the_lab_keeps_no_copy_of_the_products_code():
+    """Issue 19.3: the lab writes files with ``lr_plugins.files`` and reads curves with the finder's public
+    ``smooth`` / ``slope`` / ``start_level``; it defines none of them again (the copies drift silently)."""
+    import benchmarks._common as common
+    import benchmarks._rules as rules
+    from lr_plugins import finder
+
+    copies = {}
+    for path in LAB.glob("*.py"):
+        tree = ast.parse(path.read_text(), str(path))
+        defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+        calls = {ast.unparse(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+        found = (defined & {"smooth", "slope", "start_level", "atomic_open", "write_atomic"}) | (
+            calls & {"tempfile.mkstemp", "os.replace", "np.gradient", "np.lib.stride_tricks.sliding_window_view"})
+        if found:
+            copies[path.name] = sorted(found)
+    assert copies == {}
+    assert (rules.slope, rules.smooth, rules.start_level) == (finder.slope, finder.smooth, finder.start_level)
+    assert {"smooth", "slope", "start_level"} <= set(finder.__all__)
+    target = LAB / "tests" / ".probe-no-copy.txt"
+    try:  # the lab's writer is the package's: same bytes, no temporary file left
+        assert common.write_text(target, "a\nb").read_bytes() == b"a\nb"
+        assert [p.name for p in target.parent.glob(".probe-no-copy.txt.*")] == []
+    finally:
+        target.unlink(missing_ok=True)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from benchmarks import _rules
+from lr_plugins.finder import smooth
 
 LRS = np.geomspace(1e-6, 10.0, 100)
 X = np.log10(LRS)
@@ -25,7 +26,7 @@ def sigmoid_curve(x0: float, width: float = 0.5, blowup: float | None = 0.3) -> 
 
 def result(losses: np.ndarray, steepest: float, sigma: float = 2.0) -> SimpleNamespace:
     """A finder result's public fields: the curve, a smoothing of it and the product's picks (given)."""
-    return SimpleNamespace(lrs=LRS, losses=losses, smoothed=_rules.smooth(losses, sigma),
+    return SimpleNamespace(lrs=LRS, losses=losses, smoothed=smooth(losses, sigma),
                            suggestions={"steepest": steepest, "valley": 2e-4})
 
 
@@ -92,7 +93,7 @@ def test_basin_on_a_sigmoid_inverts_exactly():
     """``2 - tanh((x + 2) / 0.5)`` with a blow-up at x = -0.5: on the descent ``2 - tanh(u) = level``
     inverts exactly, so left(0.4) is known; right(0.3) is a few points into the steep blow-up.
     (Moved here from tests/test_finder_suggest.py with the rule.)"""
-    s = _rules.smooth(sigmoid_curve(-2.0, blowup=-0.5), 2.0)
+    s = smooth(sigmoid_curve(-2.0, blowup=-0.5), 2.0)
     s0, s_min, i_min = s[:10].mean(), s.min(), int(np.argmin(s))  # the starting level: the mean of the first tenth
     left, _ = _rules.level_crossings(LRS, s, 0.4)
     assert np.log10(left) == pytest.approx(-2.0 + 0.5 * np.arctanh(2.0 - (s_min + 0.4 * (s0 - s_min))), abs=0.01)
@@ -105,7 +106,7 @@ def test_basin_on_a_long_descent_and_on_a_curve_that_never_descends():
     """A straight fall over 3 decades: left(0.4) inverts exactly, x = -4 + 1.5 (3 - level); the pick lies well
     below the minimum. A curve that only rises gets the first LR."""
     y = np.where(X < -4, 3.0, 3.0 - (X + 4) * 2.0 / 3.0)
-    s = _rules.smooth(np.where(X > -1, 1.0 + 30.0 * (X + 1) ** 2, y), 2.0)
+    s = smooth(np.where(X > -1, 1.0 + 30.0 * (X + 1) ** 2, y), 2.0)
     level = s.min() + 0.4 * (s[:10].mean() - s.min())
     left, _ = _rules.level_crossings(LRS, s, 0.4)
     assert np.log10(left) == pytest.approx(-4.0 + 1.5 * (3.0 - level), abs=0.01)
@@ -142,16 +143,16 @@ def test_basin_equals_the_products_old_basin_on_the_recorded_curves():
 def test_smooth_clips_spikes_and_is_zero_phase():
     y = np.full(21, 1.0)
     y[10] = 50.0  # an isolated spike: the median of 3 removes it
-    assert _rules.smooth(y, 2.0) == pytest.approx(np.ones(21))
+    assert smooth(y, 2.0) == pytest.approx(np.ones(21))
     ramp = np.linspace(3.0, 1.0, 41)
-    s = _rules.smooth(ramp, 2.0)
+    s = smooth(ramp, 2.0)
     assert s[20] == pytest.approx(ramp[20], abs=1e-9)  # symmetric kernel: no lag in the middle of a straight line
 
 
 def test_the_lab_smoothing_is_the_products_on_a_real_range_test():
-    """``steepest-wide`` re-smooths the raw losses with the product's documented smoothing, wider; with the
-    product's own width (2 points for 100 points) the lab's copy gives ``result.smoothed`` back. If this fails,
-    the product's smoothing changed and ``benchmarks/_rules.smooth`` must follow it."""
+    """``steepest-wide`` re-smooths the raw losses with the finder's public ``smooth``, wider; with the
+    finder's own width (2 points for 100 points) that function gives ``result.smoothed`` back, so the lab's
+    wide variant is the product's smoothing and nothing else (the lab keeps no copy of it)."""
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
@@ -165,6 +166,7 @@ def test_the_lab_smoothing_is_the_products_on_a_real_range_test():
     found = find_lr(model, train_dataloaders=DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True), num_steps=100)
     assert len(found.lrs) >= 20
     sigma = max(1.5, len(found.lrs) / 50.0)
-    assert _rules.smooth(found.losses, sigma) == pytest.approx(np.asarray(found.smoothed), rel=1e-9, abs=1e-12)
+    assert not hasattr(_rules, "smooth") or _rules.smooth is smooth
+    assert smooth(found.losses, sigma) == pytest.approx(np.asarray(found.smoothed), rel=1e-9, abs=1e-12)
     picks = _rules.rule_picks(found)
     assert picks["steepest"] == found.suggestions["steepest"] and "basin" not in found.suggestions

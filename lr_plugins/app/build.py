@@ -37,7 +37,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from lr_plugins.callback import ScheduleCallback, steps_per_epoch, total_steps
+from lr_plugins.callback import ScheduleCallback
+from lr_plugins.finder import LRFinder
+from lr_plugins.training_length import steps_per_epoch, total_steps
 
 __all__ = ["ConfigError", "one_line", "config_dir", "compose_config", "Run", "build_run", "build_node",
            "instantiate_callbacks", "fill_in_features", "plan_fit", "planned_peak", "CALLBACK_GROUPS"]
@@ -93,8 +95,12 @@ def build_node(node: Any, key: str, **kwargs: Any) -> Any:
     """``hydra.utils.instantiate(node, **kwargs)``; any failure is a one-line :class:`ConfigError` naming ``key``.
 
     Example:
-        >>> build_node(OmegaConf.create({"_target_": "lr_plugins.SGDR", "cycle_length": 2}), "schedule")
-        SGDR(cycle_length=2.0)
+        >>> build_node(OmegaConf.create({"_target_": "lr_plugins.SGDR", "cycle_length": 2}), "schedule").cycle_length
+        2.0
+        >>> build_node(OmegaConf.create({"_target_": "lr_plugins.SGDR", "cycle_length": 2, "hlod": 1}), "schedule")
+        Traceback (most recent call last):
+        ...
+        lr_plugins.app.build.ConfigError: schedule: TypeError: ... unexpected keyword argument 'hlod'; allowed keys of schedule (lr_plugins.SGDR): cycle_length, ...
     """
     from hydra.utils import get_object, instantiate
 
@@ -212,6 +218,7 @@ class Run:
             when no ``callbacks`` entry refers to it (checked and drawn, not trained), else None.
         finder: The :class:`~lr_plugins.finder.LRFinder` among them (or the ``lr_finder`` group's), else None.
         finder_stops: ``lr_finder.stop=true``: the range test is run, its pick printed, nothing trained.
+        finder_args: The finder node's arguments (what ``lr_finder.stop=true`` runs ``find_lr`` with).
         datamodule: The data module.
         model: The LightningModule (``model.net.in_features: null`` filled in from the data).
         trainer_kwargs: The ``trainer`` group as keyword arguments (``default_root_dir`` set to ``run_dir``).
@@ -228,7 +235,7 @@ class Run:
     run_dir: Path | None
     callbacks: list[Any]
     schedule: ScheduleCallback | None
-    finder: Any
+    finder: LRFinder | None
     finder_stops: bool
     datamodule: Any
     model: Any
@@ -240,16 +247,14 @@ class Run:
     planner: Any = field(default=None, repr=False)
 
 
-def _finder_class() -> type | None:
-    try:
-        from lr_plugins.finder import LRFinder
-    except ImportError:  # the finder's extra is not installed: no LRFinder can be in the config
-        return None
-    return LRFinder
+def _first(objects: list[Any], cls: type) -> Any:
+    return next((o for o in objects if isinstance(o, cls)), None)
 
 
-def _first(objects: list[Any], cls: type | None) -> Any:
-    return next((o for o in objects if cls is not None and isinstance(o, cls)), None)
+def _arguments(node: DictConfig, run_dir: str | os.PathLike | None) -> dict[str, Any]:
+    """The resolved keyword arguments of ``node`` (its ``_target_`` left out)."""
+    args = typing.cast(dict, OmegaConf.to_container(_in_run_folder(node, run_dir), resolve=True))
+    return {k: v for k, v in args.items() if k != "_target_"}
 
 
 def build_run(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> Run:
@@ -275,12 +280,8 @@ def build_run(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> Run:
     unused = {g: build_node(_in_run_folder(cfg[g], run_dir), g) for g in alone}
     nodes = [*built, *((cfg[g], unused[g]) for g in alone)]
     objects = [obj for _, obj in nodes]
-    finder = _first(objects, _finder_class())
-    finder_args: dict[str, Any] = {}
-    if finder is not None:
-        node = next(conf for conf, obj in nodes if obj is finder)
-        finder_args = {k: v for k, v in typing.cast(dict, OmegaConf.to_container(_in_run_folder(node, run_dir), resolve=True)).items()
-                       if k != "_target_"}
+    finder = _first(objects, LRFinder)
+    finder_args = _arguments(next(conf for conf, obj in nodes if obj is finder), run_dir) if finder else {}
     finder_stops = bool(finder is not None and finder.stop)
     if finder_stops and cfg.get("optimized_metric"):
         raise ConfigError(
@@ -309,9 +310,10 @@ def build_run(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> Run:
 def _attach_as_fit_does(trainer: Any, model: Any, datamodule: Any) -> None:
     """Attach ``model`` and ``datamodule`` to ``trainer`` the way ``Trainer.fit`` does, without fitting.
 
-    Lightning has no public call for this: ``Trainer.fit`` attaches the data and then runs (and
-    with ``ddp_spawn`` starts processes), and it fills in ``max_epochs: null`` only then. ``trainer._data_connector.attach_data`` is the private
-    step of ``Trainer._fit_impl`` that links the data module; it is used here and nowhere else.
+    Lightning has no public call for this: ``Trainer.fit`` attaches the data and then runs (with
+    ``ddp_spawn`` it starts processes), and only then fills in ``max_epochs: null``.
+    ``trainer._data_connector.attach_data`` is the private step of ``Trainer._fit_impl`` that
+    links the data module; the app uses it here and nowhere else.
     """
     from lightning.pytorch.trainer.states import TrainerFn
 
@@ -329,9 +331,9 @@ def plan_fit(run: Run) -> tuple[float, float]:
 
     The run's own data module and model are attached to a light Trainer built from the same
     ``trainer`` keyword arguments (no callbacks, no logger, no checkpoint), and the schedule
-    callback's own :func:`~lr_plugins.callback.steps_per_epoch` (``ceil(num_training_batches /
-    accumulate_grad_batches)``) and :func:`~lr_plugins.callback.total_steps`
-    (``trainer.estimated_stepping_batches``) read it, so ``limit_train_batches``, ``max_steps``,
+    callback's own :func:`~lr_plugins.training_length.steps_per_epoch` (``ceil(num_training_batches /
+    accumulate_grad_batches)``) and :func:`~lr_plugins.training_length.total_steps` (every epoch's
+    steps, capped by ``max_steps``) read it, so ``limit_train_batches``, ``max_steps``,
     ``fast_dev_run``, accumulation and the devices' data split count exactly as at fit start.
     Lightning's own checks of the Trainer's arguments run here too. The planning Trainer is not
     the one that fits: counting builds its train dataloader (with this process's sampler), which

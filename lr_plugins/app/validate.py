@@ -47,6 +47,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lr_plugins.app.build import CALLBACK_GROUPS, ConfigError, Run, build_run, one_line, plan_fit
 from lr_plugins.app.fit_checks import check_batches
+from lr_plugins.app.groups import check_unused_groups, hydra_spelling
 from lr_plugins.files import unwritable_reason
 
 __all__ = ["ConfigError", "validate", "check_writable_dir", "check_trainer", "one_line", "CALLBACK_GROUPS", "PATH_KEYS"]
@@ -254,6 +255,7 @@ def validate(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> Run:
     """
     try:
         _check_top(cfg)
+        check_unused_groups(cfg, ConfigError)
         if isinstance(cfg.get("trainer"), DictConfig):
             check_trainer(typing.cast(dict[str, Any], OmegaConf.to_container(cfg.trainer, resolve=True)))
         _check_paths(cfg)
@@ -263,5 +265,5 @@ def validate(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> Run:
             check_batches(run.trainer_kwargs, run.steps_per_epoch)  # 0 batches: nothing would train
         _check_length(run)
     except ConfigError as e:
-        raise ConfigError(one_line(e)) from e.__cause__
+        raise ConfigError(hydra_spelling(one_line(e), cfg)) from e.__cause__
     return run

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -14,7 +13,7 @@ import numpy as np
 from lightning.pytorch.callbacks import Callback
 
 from lr_plugins._validation import check_bool, check_choice, check_int, check_real
-from lr_plugins.files import write_atomic
+from lr_plugins.files import unwritable_reason, write_atomic
 from lr_plugins.finder.apply import apply_lr
 from lr_plugins.finder.auto import planned_total, resolve_rule
 from lr_plugins.finder.range_test import ramp, run_range_test
@@ -26,30 +25,6 @@ from lr_plugins.finder.suggest import suggest
 __all__ = ["LRFinder"]
 
 MODES = ("exponential", "linear")
-
-
-def _unwritable(folder: Path) -> str | None:
-    """Why ``folder`` cannot be created and written to, or ``None``; leaves nothing behind."""
-    missing, p = [], folder
-    while not p.exists() and p != p.parent:
-        missing.append(p)
-        p = p.parent
-    created: list[Path] = []
-    try:
-        for d in reversed(missing):
-            d.mkdir()
-            created.append(d)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".lr_finder-probe-"):
-            pass
-    except OSError as e:
-        return f"{type(e).__name__}: {e.strerror or e}"
-    finally:
-        for d in reversed(created):
-            try:
-                d.rmdir()
-            except OSError:
-                pass
-    return None
 
 
 class LRFinder(Callback):
@@ -165,7 +140,7 @@ class LRFinder(Callback):
         # Every rank resolves the folder: trainer.log_dir is a collective (a broadcast), so it must
         # never be called inside a rank-0-only branch. Rank 0 test-writes it; all ranks learn the verdict.
         folder = self.resolve_output_dir(trainer)
-        problem = _unwritable(folder) if folder is not None and trainer.is_global_zero else None
+        problem = unwritable_reason(folder, create=True) if folder is not None and trainer.is_global_zero else None
         problem = trainer.strategy.broadcast(problem, src=0)
         if problem:
             what = f"output_dir={str(self.output_dir)!r}" if self.output_dir is not None else f"the log folder {str(folder)!r}"

@@ -69,7 +69,17 @@ def smooth(losses: np.ndarray, sigma: float | None = None, median: int = 3) -> n
 
 
 def slope(lrs: np.ndarray, smoothed: np.ndarray) -> np.ndarray:
-    """``d smoothed / d log10(lr)`` by central differences (one-sided at the ends)."""
+    """``d smoothed / d log10(lr)`` by central differences (one-sided at the ends).
+
+    With ``x_i = log10(lr_i)``: ``d_i = (s_{i+1} - s_{i-1}) / (x_{i+1} - x_{i-1})`` inside for evenly
+    spaced ``x`` (the exponential ramp; ``numpy.gradient``'s second-order formula on an uneven grid),
+    ``(s_1 - s_0) / (x_1 - x_0)`` and
+    ``(s_{n-1} - s_{n-2}) / (x_{n-1} - x_{n-2})`` at the ends; all zeros for fewer than 2 points.
+
+    Example:
+        >>> slope([1e-3, 1e-2, 1e-1], [3.0, 2.0, 1.0]).tolist()
+        [-1.0, -1.0, -1.0]
+    """
     x = np.log10(np.asarray(lrs, dtype=float))
     if len(x) < 2:
         return np.zeros_like(x)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,14 +95,28 @@ class LRFinderResult:
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> LRFinderResult:
-        """The result :meth:`to_dict` saved; ``ValueError`` naming what is missing or malformed."""
+        """The result :meth:`to_dict` saved, checked; ``ValueError`` naming the key that is missing or malformed.
+
+        A resumed fit applies ``suggestion`` without a new test, so it must be what a range test
+        can have picked: a real number (not a bool or a string), finite and ``> 0``, equal to
+        ``scale * suggestions[rule]``, with the rule's LR no larger than the largest LR the test
+        recorded. The one exception is a test that recorded no point: an empty curve with ``nan``
+        picks (it applied nothing, and a resume applies nothing either).
+
+        Example:
+            >>> LRFinderResult.from_dict({"lrs": [0.1], "losses": [1.0], "smoothed": [1.0], "ema": [1.0],
+            ...                           "suggestion": 1e300, "suggestions": {"steepest": 0.1}})
+            Traceback (most recent call last):
+            ...
+            ValueError: checkpoint['callbacks'][LRFinder]['result']['suggestion']=1e+300 is not allowed: it must be scale x suggestions['steepest'] = 0.1 (the LR the test picked, times scale).
+        """
         if not isinstance(state, dict):
             raise ValueError(f"LRFinder checkpoint state is not allowed: {type(state).__name__}, expected a dict.")
         try:
             result = cls(**state)
-            result.suggestion = float(result.suggestion)
-        except (TypeError, ValueError) as e:
+        except TypeError as e:
             raise ValueError(f"LRFinder checkpoint state is malformed ({e}); it must come from LRFinderResult.to_dict().") from e
+        _check_picks(result)
         return result
 
     def to_csv(self) -> str:
@@ -126,6 +141,48 @@ class LRFinderResult:
     def log10_suggestion(self) -> float:
         """``log10(suggestion)``."""
         return float(np.log10(self.suggestion))
+
+
+_KEY = "checkpoint['callbacks'][LRFinder]['result']"
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_picks(r: LRFinderResult) -> None:
+    """Refuse (one line naming the key) a saved result whose pick no range test can have made."""
+
+    def fail(key: str, value: Any, allowed: str) -> None:
+        raise ValueError(f"{_KEY}[{key}]={value!r:.80} is not allowed: it must be {allowed}.")
+
+    for name in ("lrs", "losses", "smoothed", "ema"):
+        values = getattr(r, name)
+        if not isinstance(values, list) or not all(_real(v) for v in values):
+            fail(f"'{name}'", values, "a list of numbers")
+    if not all(math.isfinite(v) and v > 0 for v in r.lrs):
+        fail("'lrs'", r.lrs, "a list of finite LRs > 0")
+    if not _real(r.scale) or not math.isfinite(r.scale) or r.scale <= 0:
+        fail("'scale'", r.scale, "a finite number > 0")
+    if not isinstance(r.suggestions, dict) or not all(isinstance(k, str) and _real(v) for k, v in r.suggestions.items()):
+        fail("'suggestions'", r.suggestions, "a dict of rule name -> LR (a number)")
+    if not isinstance(r.rule, str) or r.rule not in r.suggestions:
+        fail("'rule'", r.rule, f"one of the rules in 'suggestions' ({', '.join(map(str, r.suggestions))})")
+    if not _real(r.suggestion):
+        fail("'suggestion'", r.suggestion, "a number (the LR the test picked)")
+    picked, suggestion = float(r.suggestions[r.rule]), float(r.suggestion)
+    if not r.lrs:  # no point recorded: nan picks, nothing applied
+        if not (math.isnan(suggestion) and math.isnan(picked)):
+            fail("'suggestion'", r.suggestion, "nan, as the test recorded no point ('lrs' is empty)")
+        r.suggestion = suggestion
+        return
+    if not (math.isfinite(picked) and 0 < picked <= max(r.lrs)):
+        fail(f"'suggestions']['{r.rule}'", r.suggestions[r.rule],
+             f"a finite LR > 0 and at most the largest LR the test recorded ({max(r.lrs):.3g})")
+    if not (math.isfinite(suggestion) and suggestion > 0 and math.isclose(suggestion, r.scale * picked, rel_tol=1e-9)):
+        fail("'suggestion'", r.suggestion,
+             f"scale x suggestions[{r.rule!r}] = {r.scale * picked:.3g} (the LR the test picked, times scale)")
+    r.suggestion = suggestion
 
 
 def _plain(value: Any) -> Any:

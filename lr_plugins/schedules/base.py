@@ -25,7 +25,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
-from typing import Any, ClassVar, TypedDict
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -175,8 +175,6 @@ class Curve:
     #: Whether the schedule cannot run without knowing the total number of steps
     #: (also true of every schedule with ``unit="fraction"``).
     needs_total: bool = False
-    #: Arguments of a typical instance, for generated examples (``SGDR(max_lr=0.1, ...)``).
-    example_args: ClassVar[str] = "max_lr=0.1"
 
     def __init_subclass__(cls, name: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -315,7 +313,7 @@ class Curve:
             return float(steps_per_epoch)
         return float(total_steps) if self.unit == "fraction" else 1.0
 
-    def lr(self, step: int, total_steps: float, steps_per_epoch: float, peak: float) -> float:
+    def lr(self, step: float, total_steps: float, steps_per_epoch: float, peak: float) -> float:
         """The LR of optimizer ``step`` with peak ``peak`` (the hot path of the callback; no checks)."""
         unit = self.unit
         spu = float(steps_per_epoch) if unit == "epoch" else 1.0 if unit == "step" else float(total_steps)
@@ -333,7 +331,7 @@ class Curve:
         """Whether the schedule cycles momentum inversely to the LR (see :class:`MomentumCycling`)."""
         return False
 
-    def momentum(self, step: int, total_steps: float, steps_per_epoch: float) -> float | None:
+    def momentum(self, step: float, total_steps: float, steps_per_epoch: float) -> float | None:
         """The momentum of optimizer ``step``, or ``None`` when the schedule leaves it alone."""
         return None
 
@@ -431,7 +429,7 @@ class MomentumCycling(Curve):
     def cycles_momentum(self) -> bool:
         return self.cycle_momentum
 
-    def momentum(self, step: int, total_steps: float, steps_per_epoch: float) -> float | None:
+    def momentum(self, step: float, total_steps: float, steps_per_epoch: float) -> float | None:
         if not self.cycle_momentum:
             return None
         spu = self.steps_per_unit(steps_per_epoch, total_steps)

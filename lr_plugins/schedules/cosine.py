@@ -35,7 +35,6 @@ class WarmupCosineCurve(Curve, name="WarmupCosine"):
     """
 
     needs_total = True
-    example_args = "max_lr=0.1, warmup=2"
 
     def __init__(self, *, hold: float = 0, **common: Unpack[CommonArgs]) -> None:
         self.hold = check_real("hold", hold, low=0.0)

@@ -67,7 +67,6 @@ class CyclicLRCurve(MomentumCycling, CyclicCurve, name="CyclicLR"):
         0.1
     """
 
-    example_args = "max_lr=0.1, min_lr=0.025, step_size=2"
 
     def __init__(
         self,
@@ -183,7 +182,6 @@ class OneCycleCurve(MomentumCycling, Curve, name="OneCycle"):
     """
 
     needs_total = True
-    example_args = "max_lr=0.1"
 
     def __init__(
         self,

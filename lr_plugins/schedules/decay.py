@@ -37,7 +37,6 @@ class StepDecayCurve(Curve, name="StepDecay"):
         [1.0, 1.0, 0.1, 0.010000000000000002]
     """
 
-    example_args = "max_lr=0.1, milestones=[15, 22]"
 
     def __init__(
         self,
@@ -95,7 +94,6 @@ class ExponentialDecayCurve(Curve, name="ExponentialDecay"):
         0.367879
     """
 
-    example_args = "max_lr=0.1, rate=0.1"
 
     def __init__(self, *, rate: float, staircase: bool = False, **common: Unpack[CommonArgs]) -> None:
         self.rate = check_real("rate", rate, low=0.0)
@@ -124,7 +122,6 @@ class InverseTimeDecayCurve(Curve, name="InverseTimeDecay"):
         [1.0, 0.6666666666666666, 0.5]
     """
 
-    example_args = "max_lr=0.1, rate=0.5"
 
     def __init__(self, *, rate: float, staircase: bool = False, **common: Unpack[CommonArgs]) -> None:
         self.rate = check_real("rate", rate, low=0.0)
@@ -146,7 +143,6 @@ class ConstantCurve(Curve, name="Constant"):
         [0.0, 0.25, 0.5, 0.5]
     """
 
-    example_args = "max_lr=0.1, warmup=1"
 
     def body(self, t: float, total: float, peak: float, steps_per_unit: float) -> float:
         return peak

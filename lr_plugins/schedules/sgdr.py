@@ -36,7 +36,7 @@ class SGDRCurve(CyclicCurve, name="SGDR"):
 
     Args:
         cycle_length: :math:`T_0`, the first cycle's length in ``unit``s (>= ``MIN_CYCLE`` = 1e-6;
-            <= 1 with ``unit="fraction"``), or ``None`` for a quarter of the training after warmup.
+            <= 1 with ``unit="fraction"``), or ``None`` (the default, as in the ``sgdr`` preset) for a quarter of the training after warmup.
         cycle_mult: :math:`T_{mult}` (float >= 1): each cycle is this much longer than the last.
         cycle_decay: Peak of cycle ``i`` is ``max(min_lr, max_lr * cycle_decay**i)`` (0 < decay <= 1):
             once the decayed peak would fall below ``min_lr`` the LR holds ``min_lr``.
@@ -51,12 +51,11 @@ class SGDRCurve(CyclicCurve, name="SGDR"):
         [9, 19, 29, 39]
     """
 
-    example_args = "max_lr=0.1, cycle_length=2, cycle_mult=2"
 
     def __init__(
         self,
         *,
-        cycle_length: float | None,
+        cycle_length: float | None = None,
         cycle_mult: float = 1.0,
         cycle_decay: float = 1.0,
         **common: Unpack[CommonArgs],

@@ -13,9 +13,14 @@ or the mean output for regression) and logs ``val/ensemble_acc``, ``val/ensemble
 ``val/ensemble_size``; ``trainer.test`` logs ``test/ensemble_*`` the same way.
 
 Safety: the folder is this run's (``dirpath`` or the logger's folder), checked before the first
-step; the checkpoint stores file names only, and a record that is not a snapshot name of this
-folder is refused; only those files are ever deleted (``keep``). A snapshot that is missing,
-truncated or foreign when it is needed (resume, validation, test) is left out with a warning.
+step (written by :func:`lr_plugins.files.unwritable_reason`, nothing under a snapshot name that is
+not a plain file, free space for a snapshot). Every snapshot and the checkpoint carry the run id
+(:attr:`SnapshotEnsemble.run_id`); a new fit refuses a folder with snapshots, a resume one with
+snapshot files of another run. The checkpoint stores file names only, and a record that is not a
+snapshot name of this folder is refused; only those files are ever deleted (``keep``). A snapshot
+that is missing, truncated, foreign or does not fit the module exactly when it is needed (resume,
+validation, test) is left out with a warning. A failed write names the file and why
+(:func:`lr_plugins.files.disk_full_hint`).
 Under DDP rank 0 writes and checks the files and broadcasts its verdict; every collective
 (``trainer.log_dir``, broadcasts, barriers) runs on all ranks.
 """
@@ -24,7 +29,9 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
+import re
+import shutil
+import uuid
 import warnings
 from collections.abc import Iterator
 from itertools import islice
@@ -37,9 +44,11 @@ from lightning.pytorch.callbacks import Callback
 
 from lr_plugins._validation import check_bool, check_choice, check_int
 from lr_plugins.callback import ScheduleCallback
+from lr_plugins.files import disk_full_hint, unwritable_reason
 from lr_plugins.schedules import CyclicCurve
-from lr_plugins.snapshot.evaluate import TASKS, default_input, default_target, evaluate_ensemble
+from lr_plugins.snapshot.evaluate import TASKS, default_input, default_target, evaluate_ensemble, misfit
 from lr_plugins.snapshot.store import (
+    blocked_names,
     check_snapshot,
     confined,
     list_snapshots,
@@ -75,7 +84,7 @@ class SnapshotEnsemble(Callback):
             folder, or ``default_root_dir`` without a logger). Always this run's folder: a resumed
             fit looks up the checkpoint's snapshots (file names only) here, never in a folder
             read from the checkpoint. Created and test-written at fit start; a new fit refuses a
-            folder that already holds another run's snapshots.
+            folder that already holds snapshots, a resumed fit one that holds another run's.
         in_memory: Also keep the snapshots' weights in memory (on the module's device) for
             evaluation; by default they are read from disk one at a time.
         task: ``"auto"`` (classification for integer targets of shape ``logits.shape[:-1]``),
@@ -115,7 +124,10 @@ class SnapshotEnsemble(Callback):
         self._dir: Path | None = None
         self._created: Path | None = None  # the topmost folder this fit created (removed if empty on failure)
         self._written: set[str] = set()  # the files this instance wrote (a later fit may overwrite them)
-        self._loaded: list[dict[str, Any]] | None = None
+        #: This run's id: written into every snapshot's ``meta["run"]`` and into the checkpoint; a
+        #: resumed fit takes the checkpoint's, so a file is this run's exactly when its ids match.
+        self.run_id: str | None = None
+        self._loaded: dict[str, Any] | None = None
         self._memory: dict[str, dict[str, torch.Tensor]] = {}
         self._val_key: Any = None
         self._lr = math.nan
@@ -160,8 +172,12 @@ class SnapshotEnsemble(Callback):
         # Every rank asks for the folder (trainer.log_dir is a collective); rank 0 prepares it and
         # every rank gets its verdict, so a refusal stops all of them before the first step.
         self._dir = self._resolve_dir(trainer)
-        error = self._prepare_dir(trainer.ckpt_path is not None) if trainer.is_global_zero else None
-        error = trainer.strategy.broadcast(error, src=0)
+        verdict: tuple[str | None, str] | None = None
+        if trainer.is_global_zero:  # a new run id per instance (a resume takes the checkpoint's at train start)
+            verdict = (self._prepare_dir(trainer.ckpt_path is not None), self.run_id or uuid.uuid4().hex)
+        verdict = trainer.strategy.broadcast(verdict, src=0)
+        assert verdict is not None
+        error, self.run_id = verdict
         if error:
             raise ValueError(error)
 
@@ -170,21 +186,14 @@ class SnapshotEnsemble(Callback):
         assert self._dir is not None
         d = self._dir
         what = f"dirpath={os.fspath(self.dirpath)!r}" if self.dirpath is not None else f"the snapshot folder {str(d)!r}"
-        if d.exists() and not d.is_dir():
-            return (
-                f"{what} is not allowed: it is a file, not a folder. Pass a folder for SnapshotEnsemble(dirpath=...)."
-            )
+        reason = unwritable_reason(d, create=True)
+        if reason is not None:
+            return f"{what} is not allowed: {reason}. Pass a writable folder as SnapshotEnsemble(dirpath=...)."
         missing = [p for p in (d, *d.parents) if not p.exists()]
         try:
             d.mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(dir=d, prefix=".lr_plugins-write-test.")
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as e:
-            return (
-                f"{what} is not allowed: the folder cannot be created or written "
-                f"({type(e).__name__}: {e.strerror or e}). Pass a writable folder as SnapshotEnsemble(dirpath=...)."
-            )
+        except OSError as e:  # the probe passed a moment ago: a race, reported the same way
+            return f"{what} is not allowed: {d} cannot be created ({disk_full_hint(e)}). Pass a writable folder."
         self._created = missing[-1] if missing else None
         left = remove_leftovers(d)
         if left:
@@ -192,6 +201,12 @@ class SnapshotEnsemble(Callback):
                 f"SnapshotEnsemble: removed {len(left)} unfinished snapshot write(s) of a killed run from {d}: {left}",
                 UserWarning,
                 stacklevel=2,
+            )
+        blocked = blocked_names(d)
+        if blocked:
+            return (
+                f"{what} is not allowed: {blocked[0]!r} in the folder {str(d)!r} is not a plain file (a folder or a "
+                "link) but has the name of a snapshot this fit may write. Move it away or pass another dirpath."
             )
         foreign = [p.name for p in list_snapshots(d) if p.name not in self._written]
         if foreign and not resuming:
@@ -221,9 +236,16 @@ class SnapshotEnsemble(Callback):
         assert self._dir is not None
         state, self._loaded = self._loaded, None
         self.records = []
+        if trainer.ckpt_path is not None:
+            if state is not None:  # None for a checkpoint from before run ids: the run stays without one
+                self.run_id = state["run"]
+            error = self._foreign(state) if trainer.is_global_zero else None
+            error = trainer.strategy.broadcast(error, src=0)
+            if error:
+                raise ValueError(error)
         if state is not None:
             refused = []
-            for r in state:
+            for r in state["records"]:
                 path = self._confine(r)
                 if path is None:
                     refused.append(f"{r['file']!r} (not a snapshot file name in {str(self._dir)!r})")
@@ -237,12 +259,94 @@ class SnapshotEnsemble(Callback):
                     UserWarning,
                     stacklevel=2,
                 )
-            self._drop_unreadable(trainer, "recorded in the checkpoint")
+            self._drop_unreadable(trainer, pl_module, "recorded in the checkpoint")
         if self.in_memory:
             for r, path in zip(self.records, self.paths):
                 self._memory[r["file"]] = load_snapshot(path, map_location=pl_module.device)["state_dict"]
         self._last_step = trainer.global_step
         self._warn_if_no_cycle_ends(trainer)
+        error = self._check_space(trainer, pl_module) if trainer.is_global_zero else None
+        error = trainer.strategy.broadcast(error, src=0)
+        if error:
+            raise OSError(error)
+
+    def _planned_snapshots(self, trainer: pl.Trainer) -> int:
+        """How many new snapshot files this fit will hold at once at most: ``min(keep + 1, cycle ends left)``.
+
+        ``keep + 1``: a new snapshot is written before the oldest is deleted. Infinite training
+        with ``keep=None`` has no known bound: 1 (only the first snapshot is checked).
+        """
+        total, start = self._schedule.fit_total_steps, trainer.global_step
+        left: float = math.inf
+        if math.isfinite(total):
+            left = len([e for e in self._schedule.cycle_ends(int(total), self._spe()) if e >= start])
+        bound = min(left, self.keep + 1 if self.keep is not None else left)
+        return int(bound) if math.isfinite(bound) else 1
+
+    def _check_space(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> str | None:
+        """Rank 0, before the first step: refuse when the disk cannot hold one snapshot; warn when not all.
+
+        One snapshot is about the bytes of the module's tensors (``numel * element_size``, plus
+        64 KiB for the file's index); the free space is ``shutil.disk_usage(folder).free``.
+        """
+        assert self._dir is not None
+        planned = self._planned_snapshots(trainer)
+        if planned == 0:
+            return None
+        size = sum(t.numel() * t.element_size() for t in pl_module.state_dict().values() if isinstance(t, torch.Tensor))
+        size += 64 * 1024
+        try:
+            free = shutil.disk_usage(self._dir).free
+        except OSError:
+            return None  # nothing to probe: the write itself will say what fails
+        if free < size:
+            return (
+                f"SnapshotEnsemble: the snapshot folder {str(self._dir)!r} cannot hold one snapshot: the disk is full "
+                f"({_mib(free)} free, a snapshot of {type(pl_module).__name__} takes about {_mib(size)}). Free space "
+                "or pass a dirpath on another disk."
+            )
+        if free < size * planned:
+            warnings.warn(
+                f"SnapshotEnsemble: the disk of {str(self._dir)!r} has {_mib(free)} free, less than the {planned} "
+                f"snapshot(s) this fit will hold at once (about {_mib(size)} each): a later snapshot will fail with "
+                "'the disk is full'. Free space, lower keep, or pass a dirpath on another disk.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return None
+
+    def _foreign(self, state: dict[str, Any] | None) -> str | None:
+        """On resume: the refusal when the folder holds snapshot files this run did not write, else ``None``.
+
+        A file is this run's when its ``meta["run"]`` is the checkpoint's run id (or this
+        instance wrote it). A checkpoint from before run ids (``run`` is ``None``) owns the files
+        its records name that carry no run id either. Every other snapshot file, readable or
+        not, is another run's: the resume would overwrite it or mix it into its ensemble.
+        """
+        assert self._dir is not None
+        named = {os.path.basename(r["file"]) for r in state["records"]} if state is not None else set()
+        legacy = state is not None and state["run"] is None
+        foreign = []
+        for path in list_snapshots(self._dir):
+            if path.name in self._written:
+                continue
+            try:
+                owner = check_snapshot(path)["meta"].get("run")
+            except (OSError, ValueError):
+                owner = "unreadable"
+                if path.name in named:  # a damaged member of this run: left out below, with a warning
+                    continue
+            if (owner is None and path.name in named) if legacy else owner == self.run_id:
+                continue
+            foreign.append(path.name)
+        if not foreign:
+            return None
+        return (
+            f"SnapshotEnsemble: resuming into the snapshot folder {str(self._dir)!r} is not allowed: it holds "
+            f"{len(foreign)} snapshot file(s) this run did not write ({foreign[0]}, ...), which the resumed fit would "
+            "overwrite or mix into its ensemble. Move those files away, or pass a dirpath of its own (the "
+            "checkpoint's snapshots are then left out)."
+        )
 
     def _confine(self, record: dict[str, Any]) -> Path | None:
         """The file of a checkpoint record in this run's folder, or ``None`` if it is refused.
@@ -262,11 +366,12 @@ class SnapshotEnsemble(Callback):
             return None
         return path
 
-    def _drop_unreadable(self, trainer: pl.Trainer, where: str) -> None:
-        """Leave out (with a warning) the members whose file is missing, truncated or foreign.
+    def _drop_unreadable(self, trainer: pl.Trainer, pl_module: pl.LightningModule, where: str) -> None:
+        """Leave out (with a warning) the members whose file is missing, truncated, foreign or does not fit.
 
-        Rank 0 checks the files and every rank drops the same members. Members kept in memory
-        need no file.
+        Rank 0 checks the files and every rank drops the same members. A member must fit the
+        module exactly (:func:`~lr_plugins.snapshot.evaluate.misfit`: the same tensor names and
+        shapes). Members kept in memory need no file.
         """
         bad: list[str] | None = None
         if trainer.is_global_zero:
@@ -275,20 +380,31 @@ class SnapshotEnsemble(Callback):
                 if r["file"] in self._memory:
                     continue
                 try:
-                    check_snapshot(path)
+                    why = misfit(pl_module, check_snapshot(path)["state_dict"])
                 except (OSError, ValueError) as e:
-                    bad.append(f"{r['file']} ({e})")
+                    why = str(e)
+                if why is not None:
+                    bad.append(f"{r['file']} ({why})")
         bad = trainer.strategy.broadcast(bad, src=0)
         if not bad:
             return
         names = {b.split(" ", 1)[0] for b in bad}
         self.records = [r for r in self.records if r["file"] not in names]
         warnings.warn(
-            f"SnapshotEnsemble: {len(bad)} snapshot(s) {where} are missing or unreadable and are left out of "
-            f"the ensemble: {'; '.join(bad)}",
+            f"SnapshotEnsemble: {len(bad)} snapshot(s) {where} are missing, unreadable or do not fit the module "
+            f"{type(pl_module).__name__} and are left out of the ensemble: {'; '.join(bad)}",
             UserWarning,
             stacklevel=2,
         )
+
+    def _spe(self) -> float:
+        """Steps per epoch for ``cycle_at``: the schedule's, or 1 for an unsized train loader.
+
+        With an unsized loader the schedule refuses ``unit="epoch"`` at fit start; its step and
+        fraction units place cycles without steps per epoch, so any finite value gives the same ends.
+        """
+        spe = self._schedule.fit_steps_per_epoch
+        return spe if math.isfinite(spe) else 1.0
 
     def _warn_if_no_cycle_ends(self, trainer: pl.Trainer) -> None:
         """Warn when no cycle ends between the current step and the end of the planned fit.
@@ -296,7 +412,7 @@ class SnapshotEnsemble(Callback):
         Steps ``g .. N-1`` hold a cycle end (``cycle_at(e + 1) > cycle_at(e) >= 0``) exactly when
         ``cycle_at(N) > max(cycle_at(g), 0)``, as the cycle index never decreases.
         """
-        total, spe, start = self._schedule.fit_total_steps, self._schedule.fit_steps_per_epoch, trainer.global_step
+        total, spe, start = self._schedule.fit_total_steps, self._spe(), trainer.global_step
         if not math.isfinite(total) or start >= total:
             return
         total = int(total)
@@ -327,7 +443,7 @@ class SnapshotEnsemble(Callback):
             return
         self._last_step = step
         done = step - 1  # the optimizer step that just completed
-        spe, planned = self._schedule.fit_steps_per_epoch, self._schedule.fit_total_steps
+        spe, planned = self._spe(), self._schedule.fit_total_steps
         total = None if math.isinf(planned) else int(planned)  # unit="fraction" places cycles by the total
         cycle = self._schedule.cycle_at(done, spe, total)
         if cycle >= 0 and self._schedule.cycle_at(done + 1, spe, total) > cycle:
@@ -346,11 +462,21 @@ class SnapshotEnsemble(Callback):
             "lr": self._lr,
             "module": type(pl_module).__qualname__,
             "val": val,
+            "run": self.run_id,
         }
         assert self._dir is not None
         name = snapshot_name(cycle, step)
         if trainer.is_global_zero:
-            self._write(self._dir, pl_module.state_dict(), meta)
+            try:
+                self._write(self._dir, pl_module.state_dict(), meta)
+            except OSError as e:
+                error = OSError(
+                    f"SnapshotEnsemble could not write the snapshot {str(self._dir / name)!r} after optimizer step "
+                    f"{step}: {disk_full_hint(e)}. The earlier snapshots are kept and no partial file is left; fix "
+                    "that (free space, or move away what is in the way) and resume from the last checkpoint."
+                )
+                error.errno = e.errno
+                raise error from e
         self._written.add(name)
         self.records = [r for r in self.records if r["file"] != name]
         self.records.append({"cycle": cycle, "step": step, "file": name})
@@ -395,6 +521,7 @@ class SnapshotEnsemble(Callback):
                 get_target=self.get_target,
                 reduce=reduce,
                 context=trainer.precision_plugin.forward_context,
+                names=[r["file"] for r in self.records],
             )
         finally:
             pl_module.train(was_training)
@@ -409,7 +536,7 @@ class SnapshotEnsemble(Callback):
             return
         key = (tuple(r["file"] for r in self.records), tuple(trainer.num_val_batches))
         if key != self._val_key:  # the ensemble and the data are fixed until a new snapshot comes
-            self._drop_unreadable(trainer, "deleted or damaged during training")
+            self._drop_unreadable(trainer, pl_module, "deleted or damaged during training")
             if len(self.records) < 2:
                 self._val_key = None
                 return
@@ -426,7 +553,7 @@ class SnapshotEnsemble(Callback):
             found = list_snapshots(self._dir)[-self.keep :] if self.keep else list_snapshots(self._dir)
             names = [(p.name, parse_name(p.name)) for p in found]
             self.records = [{"cycle": ce[0], "step": ce[1], "file": name} for name, ce in names if ce is not None]
-        self._drop_unreadable(trainer, "in the snapshot folder")
+        self._drop_unreadable(trainer, pl_module, "in the snapshot folder")
         if len(self.records) < 2:
             return
         result = self._evaluate(trainer, pl_module, trainer.test_dataloaders, trainer.num_test_batches)
@@ -449,8 +576,8 @@ class SnapshotEnsemble(Callback):
 
     # ------------------------------------------------------------------ checkpoint
     def state_dict(self) -> dict[str, Any]:
-        """``{"records": [{"cycle", "step", "file"}, ...]}``: file names only, never a folder."""
-        return {"records": [dict(r) for r in self.records]}
+        """``{"records": [{"cycle", "step", "file"}, ...], "run": run_id}``: file names only, never a folder."""
+        return {"records": [dict(r) for r in self.records], "run": self.run_id}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Check the checkpoint's records (their files are looked up in this run's folder at train start).
@@ -461,14 +588,22 @@ class SnapshotEnsemble(Callback):
         self._loaded = _check_state(state_dict)
 
 
+def _mib(n: float) -> str:
+    return f"{n / 2**20:.1f} MiB"
+
+
 _KEY = "checkpoint['callbacks'][SnapshotEnsemble]"
 
 
-def _check_state(state: Any) -> list[dict[str, Any]] | None:
-    """The checked records of a checkpoint's SnapshotEnsemble state (``None`` for an empty state).
+_RUN = re.compile(r"^[0-9a-f]{32}$")
 
-    Each record becomes ``{"cycle": int, "step": int, "file": str}``; an older checkpoint's
-    ``path`` is read as ``file`` (it is confined to this run's folder at train start).
+
+def _check_state(state: Any) -> dict[str, Any] | None:
+    """The checked state of a checkpoint's SnapshotEnsemble: ``{"records": [...], "run": str | None}``.
+
+    ``None`` for an empty state. Each record becomes ``{"cycle": int, "step": int, "file": str}``;
+    an older checkpoint's ``path`` is read as ``file`` (it is confined to this run's folder at
+    train start). ``run`` is the run id (32 hex digits), ``None`` in a checkpoint from before run ids.
     """
     if state is None or state == {}:
         return None
@@ -493,4 +628,7 @@ def _check_state(state: Any) -> list[dict[str, Any]] | None:
         if not isinstance(file, str) or not file:
             raise ValueError(f"{key}['file']={file!r:.80} is not allowed: it must be a snapshot file name (str).")
         checked.append({"cycle": r["cycle"], "step": r["step"], "file": file})
-    return checked
+    run = state.get("run")
+    if run is not None and not (isinstance(run, str) and _RUN.match(run)):
+        raise ValueError(f"{_KEY}['run']={run!r:.80} is not allowed: it must be a run id of 32 hex digits (or absent).")
+    return {"records": checked, "run": run}

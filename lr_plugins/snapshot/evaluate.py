@@ -7,7 +7,11 @@ For snapshots ``k = 1..K`` with outputs ``z_k(x)``:
 * regression: ``f(x) = (1/K) sum_k z_k(x)``; ``loss = mean[(f(x) - y)^2]`` (MSE).
 
 Only one snapshot's weights are needed at a time: each is applied with
-``torch.func.functional_call``, so the module itself (and its optimizer) is never modified.
+``torch.func.functional_call``, so the module itself (and its optimizer) is never modified. A
+member must fit the module exactly, as ``load_state_dict(strict=True)`` would demand: the same
+tensor names and shapes (:func:`misfit`). One that does not (another architecture, a file
+replaced during training) is left out with a warning and not counted in ``size``; it never runs
+with the module's own weights standing in for what it lacks.
 
 Example:
     >>> import torch
@@ -22,7 +26,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -30,7 +35,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-__all__ = ["TASKS", "infer_task", "evaluate_ensemble", "default_input", "default_target"]
+__all__ = ["TASKS", "infer_task", "misfit", "evaluate_ensemble", "default_input", "default_target"]
 
 TASKS = ("auto", "classification", "regression")
 
@@ -58,6 +63,35 @@ def infer_task(output: torch.Tensor, target: torch.Tensor) -> str:
     return "regression"
 
 
+def misfit(module: nn.Module, state_dict: dict[str, torch.Tensor]) -> str | None:
+    """Why ``state_dict`` does not fit ``module`` exactly (strict load: same names, same shapes), or ``None``.
+
+    Example:
+        >>> net = nn.Linear(2, 3)
+        >>> misfit(net, nn.Linear(2, 3).state_dict()) is None
+        True
+        >>> misfit(net, nn.Linear(4, 3).state_dict())
+        'weight has shape (3, 4), the module (3, 2)'
+        >>> misfit(net, {"weight": torch.zeros(3, 2), "extra": torch.zeros(1)})
+        'missing bias; unexpected extra'
+    """
+    own = {k: v for k, v in module.state_dict().items() if isinstance(v, torch.Tensor)}
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    shapes = [
+        f"{k} has shape {tuple(state_dict[k].shape)}, the module {tuple(own[k].shape)}"
+        for k in own
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)
+    ]
+
+    def few(names: list[str]) -> str:
+        return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+    parts = ([f"missing {few(missing)}"] if missing else []) + ([f"unexpected {few(unexpected)}"] if unexpected else [])
+    parts += shapes[:2]
+    return "; ".join(parts) or None
+
+
 @torch.no_grad()
 def evaluate_ensemble(
     module: nn.Module,
@@ -69,6 +103,7 @@ def evaluate_ensemble(
     get_target: Callable[[Any], torch.Tensor] = default_target,
     reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
     context: Callable[[], AbstractContextManager] = nullcontext,
+    names: Sequence[str] | None = None,
 ) -> dict[str, float]:
     """Metrics of the ensemble of ``state_dicts`` applied to ``module``.
 
@@ -80,15 +115,24 @@ def evaluate_ensemble(
         get_input, get_target: Extract ``x`` and ``y`` from a batch.
         reduce: Sums a tensor over processes (DDP); ``None`` for a single process.
         context: A context manager factory wrapped around each forward (e.g. autocast).
+        names: The members' names (e.g. their files), for the warning about a member that does not fit.
 
     Returns:
         ``{"acc", "loss", "size"}`` for classification, ``{"loss", "size"}`` for regression
-        (``size`` is the number of members).
+        (``size`` is the number of members used: those that fit ``module`` exactly).
+
+    Raises:
+        ValueError: no member fits ``module``.
     """
     sums: list[torch.Tensor] = []
     targets: list[torch.Tensor] = []
     members = 0
-    for sd in state_dicts:
+    left_out = []
+    for j, sd in enumerate(state_dicts):
+        why = misfit(module, sd)
+        if why is not None:
+            left_out.append(f"{names[j] if names is not None else f'member {j}'} ({why})")
+            continue
         for i, batch in enumerate(batches()):
             with context():
                 out = functional_call(module, sd, (get_input(batch),))
@@ -102,8 +146,18 @@ def evaluate_ensemble(
             else:
                 sums[i] += out.softmax(-1) if task == "classification" else out
         members += 1
+    if left_out:
+        warnings.warn(
+            f"{len(left_out)} ensemble member(s) do not fit the module {type(module).__name__} and are left out: "
+            + "; ".join(left_out),
+            UserWarning,
+            stacklevel=3,
+        )
     if members == 0:
-        raise ValueError("evaluate_ensemble needs at least one snapshot.")
+        raise ValueError(
+            "evaluate_ensemble needs at least one snapshot that fits the module"
+            + (f"; {len(left_out)} did not." if left_out else ".")
+        )
     device = sums[0].device if sums else torch.device("cpu")
     totals = torch.zeros(3, dtype=torch.float64, device=device)  # [count, loss sum, correct]
     for s, y in zip(sums, targets):

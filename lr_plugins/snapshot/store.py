@@ -44,6 +44,7 @@ __all__ = [
     "load_snapshot",
     "check_snapshot",
     "list_snapshots",
+    "blocked_names",
     "remove_leftovers",
 ]
 
@@ -139,22 +140,49 @@ def load_snapshot(path: str | os.PathLike, map_location: Any = "cpu") -> dict[st
     return _load(path, map_location=map_location)
 
 
-def check_snapshot(path: str | os.PathLike) -> None:
+def check_snapshot(path: str | os.PathLike) -> dict[str, Any]:
     """Raise like :func:`load_snapshot` if ``path`` is not a readable snapshot; cheap.
 
     The file is memory-mapped (``torch.load(mmap=True)``), so the tensors are not read: a
     missing, truncated or foreign file is caught, a flipped bit inside a tensor is not.
+
+    Returns:
+        The snapshot, its tensors memory-mapped (names, shapes and ``meta`` are read without
+        reading the weights).
     """
-    _load(path, mmap=True)
+    return _load(path, mmap=True)
 
 
 def list_snapshots(dirpath: str | os.PathLike) -> list[Path]:
-    """The snapshot files in ``dirpath``, in training order (empty if the folder is missing)."""
+    """The snapshot files in ``dirpath`` (plain files, not links), in training order (empty if the folder is missing)."""
     dirpath = Path(dirpath)
     if not dirpath.is_dir():
         return []
-    found = [(int(m[2]), int(m[1]), p) for p in dirpath.iterdir() if (m := _NAME.match(p.name)) and not p.is_symlink()]
+    found = [
+        (int(m[2]), int(m[1]), p)
+        for p in dirpath.iterdir()
+        if (m := _NAME.match(p.name)) and not p.is_symlink() and p.is_file()
+    ]
     return [p for _, _, p in sorted(found)]
+
+
+def blocked_names(dirpath: str | os.PathLike) -> list[str]:
+    """The snapshot names in ``dirpath`` taken by something that is not a plain file (a folder, a link).
+
+    A snapshot cannot be written over them (``os.replace`` onto a folder fails; onto a link it
+    would replace someone else's link), so they are refused at fit start.
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp())
+        >>> (d / "cycle000-step00000009.pt").mkdir()
+        >>> blocked_names(d), list_snapshots(d)
+        (['cycle000-step00000009.pt'], [])
+    """
+    dirpath = Path(dirpath)
+    if not dirpath.is_dir():
+        return []
+    return sorted(p.name for p in dirpath.iterdir() if _NAME.match(p.name) and (p.is_symlink() or not p.is_file()))
 
 
 def remove_leftovers(dirpath: str | os.PathLike) -> list[str]:

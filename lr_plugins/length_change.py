@@ -1,0 +1,138 @@
+"""When the length of training changes: the linear time warp that re-plans a curve.
+
+A :class:`Plan` maps the real optimizer step ``k`` of a fit to the step the curve is evaluated
+at, the *curve step* ``v(k)``; the curve then runs with its own total ``T_v`` and steps per epoch
+``spe_v``:
+
+    LR(k) = curve.lr(v(k), T_v, spe_v, peak),    v(k) = at + (k - anchor) * rate     (k >= anchor)
+
+A plan that never changed is the identity (``v(k) = k``, ``T_v`` = the fit's total). When the
+steps per epoch or the total change at real step ``s`` (a resume with another length, gradient
+accumulation changed, a data loader that grew), :func:`replan` gives the plan that follows the
+new length:
+
+* the steps per epoch changed, ``unit="epoch"``: the epoch time stays continuous,
+  ``rate' = rate * spe_old / spe_new`` (``unit="step"`` or ``"fraction"``: the rate is kept);
+* ``T_v' = v(s) + (T_new - s) * rate'``: the curve ends where the new training does.
+
+It is *seamless* when ``T_v'`` equals ``T_v`` or when every curve step run so far is one whose LR
+does not depend on the length, ``v(s) <= min(free(T_v), free(T_v'))`` with
+``free = curve.total_free_steps``. Otherwise the LR at step ``s`` would jump, and the other
+way on is to *continue*: re-plan the rest of the old curve from the current LR onto the steps
+left, ending where the old plan ended,
+
+    v(k) = v(s) + (k - s) * (T_v - v(s)) / (T_new - s),    T_v unchanged.
+
+Example:
+    >>> from lr_plugins import WarmupCosine
+    >>> cosine = WarmupCosine(max_lr=1.0, unit="step")
+    >>> old = Plan(steps_per_epoch=10, total_steps=100)
+    >>> follow, cont = replan(cosine, old, step=50, steps_per_epoch=10, total_steps=150)
+    >>> cont is not None  # the cosine depends on the length from step 0: not seamless
+    True
+    >>> cont.curve_step(50), cont.curve_step(150), cont.curve_total
+    (50.0, 100.0, 100.0)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+__all__ = ["Plan", "replan"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How real optimizer steps map onto a curve (see the module doc).
+
+    Args:
+        steps_per_epoch: The fit's real optimizer steps per epoch.
+        total_steps: The fit's real total optimizer steps (``inf``: infinite training).
+        anchor: ``s``, the real step the warp starts at.
+        at: ``v(s)``, the curve step at the anchor.
+        rate: Curve steps per real step after the anchor.
+        curve_total: ``T_v``, the total the curve is evaluated with (nan: ``total_steps``).
+        curve_steps_per_epoch: ``spe_v`` (nan: ``steps_per_epoch``).
+    """
+
+    steps_per_epoch: float
+    total_steps: float
+    anchor: int = 0
+    at: float = 0.0
+    rate: float = 1.0
+    curve_total: float = math.nan
+    curve_steps_per_epoch: float = math.nan
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.curve_total):
+            object.__setattr__(self, "curve_total", float(self.total_steps))
+        if math.isnan(self.curve_steps_per_epoch):
+            object.__setattr__(self, "curve_steps_per_epoch", float(self.steps_per_epoch))
+
+    @property
+    def warped(self) -> bool:
+        """Whether ``v(k) != k`` for some step (the fit runs a re-planned curve)."""
+        return not (self.at == self.anchor and self.rate == 1.0 and self.curve_steps_per_epoch == self.steps_per_epoch)
+
+    def curve_step(self, step: int) -> float:
+        """``v(step)``, the step the curve is evaluated at."""
+        return self.at + (step - self.anchor) * self.rate
+
+    def to_state(self) -> dict[str, float]:
+        """The warp as a checkpoint stores it (``checkpoint state["warp"]``)."""
+        return {"anchor": self.anchor, "at": self.at, "rate": self.rate, "total": self.curve_total,
+                "steps_per_epoch": self.curve_steps_per_epoch}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Plan:
+        """The plan of a checkpoint's schedule state (no ``warp`` key: the identity)."""
+        warp = state.get("warp")
+        plan = cls(steps_per_epoch=float(state["steps_per_epoch"]), total_steps=float(state["total_steps"]))
+        if warp is None:
+            return plan
+        return replace(plan, anchor=int(warp["anchor"]), at=float(warp["at"]), rate=float(warp["rate"]),
+                       curve_total=float(warp["total"]), curve_steps_per_epoch=float(warp["steps_per_epoch"]))
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (math.isfinite(a) and math.isfinite(b) and math.isclose(a, b, rel_tol=1e-12))
+
+
+def replan(curve: Any, plan: Plan, step: int, steps_per_epoch: float, total_steps: float) -> tuple[Plan, Plan | None]:
+    """The plans for a fit whose steps per epoch or total became ``steps_per_epoch`` / ``total_steps`` at ``step``.
+
+    Args:
+        curve: The schedule (a :class:`~lr_plugins.schedules.Curve`: its ``unit`` and ``total_free_steps``).
+        plan: The plan so far.
+        step: ``s``, the real optimizer step the change takes effect at (no step >= s has run).
+
+    Returns:
+        ``(follow, cont)``: ``follow`` follows the new length (see the module doc); ``cont`` is
+        the continue plan when following would change the LR of a step already planned
+        (not seamless), else None.
+    """
+    old_total, old_spe = plan.curve_total, plan.curve_steps_per_epoch
+    if total_steps <= step:  # no step is left to run: nothing to re-plan
+        return plan, None
+    if step == 0 and not plan.warped:  # nothing has run: the new length is simply the plan
+        return Plan(steps_per_epoch=steps_per_epoch, total_steps=total_steps), None
+    v = plan.curve_step(step)
+    rate = plan.rate
+    if curve.unit == "epoch" and steps_per_epoch != plan.steps_per_epoch and math.isfinite(steps_per_epoch):
+        rate = rate * plan.steps_per_epoch / steps_per_epoch
+    left = total_steps - step
+    new_total = v + left * rate if math.isfinite(left) else math.inf
+    if _same(new_total, old_total):
+        new_total = old_total
+    follow = Plan(steps_per_epoch=steps_per_epoch, total_steps=total_steps, anchor=step, at=v, rate=rate,
+                  curve_total=new_total, curve_steps_per_epoch=old_spe)
+    if new_total == old_total:
+        return follow, None
+    free = min(curve.total_free_steps(old_total, old_spe), curve.total_free_steps(new_total, old_spe))
+    if v <= free:
+        return follow, None
+    cont_rate = (old_total - v) / left if math.isfinite(left) else rate
+    cont = replace(follow, rate=max(cont_rate, 0.0), curve_total=old_total)
+    return follow, cont
