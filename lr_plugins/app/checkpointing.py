@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -52,8 +52,8 @@ class LastCheckpoint(ModelCheckpoint):
         TypeError: ``save_top_k`` or ``every_n_train_steps`` is not an integer of the allowed range.
     """
 
-    def __init__(self, dirpath: str | os.PathLike | None = None, every_n_train_steps: int | None = None,
-                 save_last: bool | str = True, save_top_k: int = 0, **kwargs: Any) -> None:
+    def __init__(self, dirpath: str | Path | None = None, every_n_train_steps: int | None = None,
+                 save_last: bool | Literal["link"] | None = True, save_top_k: int = 0, **kwargs: Any) -> None:
         if not _is_int(save_top_k) or save_top_k < -1:
             raise TypeError(f"save_top_k={save_top_k!r} is not allowed: save_top_k must be an integer >= -1 "
                             "(-1: keep every checkpoint, 0: only last.ckpt, k: the k best by `monitor`).")

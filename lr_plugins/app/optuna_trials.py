@@ -34,8 +34,11 @@ __all__ = ["failed_trial_value", "OptunaChecks", "check_search", "check_metric_l
 METRIC_PREFIXES = ("val/", "test/", "lr_finder/")
 
 
-def failed_trial_value(cfg: Any) -> None:
-    """The return value of a job that trained nothing: ``None`` (Optuna records a failed trial)."""
+def failed_trial_value(cfg: Any) -> float | None:
+    """The return value of a job that trained nothing: ``None`` (Optuna records a failed trial).
+
+    Never NaN: Optuna refuses it as a value, then refuses the failed trial that carries it.
+    """
     return None
 
 

@@ -261,7 +261,7 @@ def validate(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> Run:
         _check_paths(cfg)
         run = build_run(cfg, run_dir)  # every object once: their own checks run
         plan_fit(run)  # Lightning's own checks of the trainer arguments, and the steps
-        if not run.finder_stops:
+        if not run.finder_stops and run.steps_per_epoch is not None:
             check_batches(run.trainer_kwargs, run.steps_per_epoch)  # 0 batches: nothing would train
         _check_length(run)
     except ConfigError as e:
