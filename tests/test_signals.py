@@ -54,3 +54,49 @@ def test_sigterm_in_a_sweep_stops_launching_and_writes_the_summary(tmp_path):
     assert "SIGTERM received" in rows["1"]["error"]
     assert not (tmp_path / "sweep" / "2").exists()  # never launched
     assert "no further job is launched" in proc.stderr
+
+
+def test_under_slurm_lightnings_requeue_handler_stays_and_sigterm_still_saves(tmp_path, monkeypatch):
+    """Lightning's SLURMEnvironment (auto_requeue): its SIGUSR1 requeue handler is left in place and its SIGTERM
+    handler runs next to ours; a SIGTERM in step 2 stops there with a checkpoint of that step."""
+    import os
+    import signal
+
+    import lightning.pytorch as L
+    from lightning.pytorch.plugins.environments import SLURMEnvironment
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from lr_plugins.app.signals import Interrupted, Interruption
+
+    for key, value in {"SLURM_NTASKS": "1", "SLURM_JOB_NAME": "train", "SLURM_JOB_ID": "42", "SLURM_PROCID": "0",
+                       "SLURM_LOCALID": "0", "SLURM_NODEID": "0", "SLURM_NTASKS_PER_NODE": "1"}.items():
+        monkeypatch.setenv(key, value)
+    seen = {}
+
+    class Net(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 1)
+
+        def training_step(self, batch, batch_idx):
+            if self.trainer.global_step == 2:
+                seen["usr1"] = getattr(signal.getsignal(signal.SIGUSR1), "signal_handlers", None)
+                os.kill(os.getpid(), signal.SIGTERM)
+            return self.lin(batch[0]).pow(2).mean()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    stop = Interruption(tmp_path / "ckpt")
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_checkpointing=False,
+                        accelerator="cpu", devices=1, callbacks=[stop], default_root_dir=tmp_path)
+    assert isinstance(trainer._accelerator_connector.cluster_environment, SLURMEnvironment)
+    before = signal.getsignal(signal.SIGTERM)
+    data = DataLoader(TensorDataset(torch.randn(40, 2)), batch_size=4)
+    with pytest.raises(Interrupted) as info, stop.watching():
+        trainer.fit(Net(), data)
+    assert [h.__name__ for h in seen["usr1"]] == ["_slurm_sigusr_handler_fn"]  # Lightning's requeue, untouched
+    assert info.value.signame == "SIGTERM" and info.value.step == 3
+    assert progress(torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True))[1] == 3
+    assert signal.getsignal(signal.SIGTERM) == before  # handlers put back
