@@ -237,9 +237,15 @@ def test_remove_created_never_touches_what_existed(tmp_path, monkeypatch):
     outside.write_text("x")
     record(tmp_path / "run")
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "link").symlink_to(outside)
+    (tmp_path / "run" / "lr_train.log").symlink_to(outside)
     assert remove_created(tmp_path / "run") == [tmp_path / "run"]
     assert outside.read_text() == "x"  # a symlink inside is removed, not followed
+    record(tmp_path / "run2")  # a new folder that holds a file of another name: it and the folder stay
+    (tmp_path / "run2").mkdir()
+    (tmp_path / "run2" / "lr_train.log").write_text("ours")
+    (tmp_path / "run2" / "link").symlink_to(outside)
+    assert remove_created(tmp_path / "run2") == [tmp_path / "run2" / "lr_train.log"]
+    assert (tmp_path / "run2" / "link").is_symlink() and outside.read_text() == "x"
 
 
 # ---------------------------------------------------------------------- item 4: a sweep survives a bad job

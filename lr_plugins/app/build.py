@@ -359,7 +359,11 @@ def plan_fit(run: Run) -> tuple[float, float]:
         except Exception as e:
             raise ConfigError(f"trainer: {type(e).__name__}: {one_line(e)}") from e
         _attach_as_fit_does(trainer, run.model, run.datamodule)
-        run.steps_per_epoch, run.total_steps = steps_per_epoch(trainer), total_steps(trainer)
+        try:  # Lightning refuses e.g. limit_train_batches=0.01 of 19 batches here
+            run.steps_per_epoch = steps_per_epoch(trainer)
+        except Exception as e:
+            raise ConfigError(f"trainer: {type(e).__name__}: {one_line(e)}") from e
+        run.total_steps = total_steps(trainer)
     finally:
         quiet.setLevel(level)
     run.planner = trainer

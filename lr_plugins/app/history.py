@@ -63,6 +63,9 @@ class RunHistory(L.Callback):
         self.epochs.append(trainer.current_epoch)
         self.val_acc.append(float(trainer.callback_metrics["val/acc"]))
 
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        self.on_fit_end(trainer, pl_module)  # an interrupted run (SIGTERM, Ctrl+C) keeps the steps it ran
+
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.global_rank == 0:
             write_json(self.path, {"step": self.steps, "lr": self.lrs, "epoch": self.epochs, "val_acc": self.val_acc})

@@ -7,13 +7,19 @@ folder that was already there. :class:`RunDirGuard` (a Hydra callback listed in
 records whether the run folder exists, which of its ancestors exist, and the names it already
 holds. :func:`remove_created` then removes
 
-* a run folder that did not exist, with every ancestor folder that did not exist either and is
-  empty again (``outputs/<date>/`` of a first run); never a folder that existed before;
+* in a run folder that did not exist, the entries this app writes (:data:`OWN_NAMES`), then the
+  folder itself if that left it empty, with every ancestor folder that did not exist either and
+  is empty again (``outputs/<date>/`` of a first run); a file of another name keeps the folder
+  (it is not ours); never a folder that existed before;
 * in a folder that existed (``hydra.run.dir=../precious``, ``hydra.run.dir=..``, a crashed run's
   folder), only the entries it did not hold before AND that this app writes (:data:`OWN_NAMES`:
   Hydra's ``.hydra/`` and log, ``tb/``, ...); nothing that was there, nothing inside a
   sub-folder that was there, and no new file of another name (another process may be writing);
 * nothing at all when no record was taken (the callback is not configured): when in doubt, keep.
+
+The same callback takes the run folder's lock (:mod:`lr_plugins.app.run_lock`) right after the
+record, before Hydra writes: a second live run into the folder is refused there, having written
+nothing, so no refused run can remove a file of a concurrent one.
 
 Example:
     >>> import tempfile, pathlib
@@ -31,11 +37,14 @@ from __future__ import annotations
 import fnmatch
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
+
+from lr_plugins.app.run_lock import LOCK_NAME
 
 __all__ = ["RunDirGuard", "record", "remove_created", "OWN_NAMES"]
 
@@ -51,7 +60,8 @@ _RECORDS: dict[Path, _Before] = {}
 
 #: What Hydra and lr-train write into a run folder. In a folder that existed before the run,
 #: a refused run removes only new entries with these names.
-OWN_NAMES = (".hydra", "*.log", "tb", "history.json", "snapshots", "lightning_logs", "lr_finder")
+OWN_NAMES = (".hydra", "*.log", "tb", "history.json", "snapshots", "lightning_logs", "lr_finder", "checkpoints",
+             ".lr_train.lock")
 
 
 def _key(path: str | os.PathLike) -> Path:
@@ -85,25 +95,29 @@ def remove_created(run_dir: str | os.PathLike) -> list[Path]:
     included), an entry it held then, an entry whose name is not in :data:`OWN_NAMES` (another
     process may be writing next to us), or anything when ``run_dir`` was not recorded.
     """
+    from lr_plugins.app.run_lock import release
+
     path = _key(run_dir)
     before = _RECORDS.pop(path, None)
     cwd = _key(os.getcwd())
     if before is None or not path.is_dir() or path.is_symlink():
         return []
     removed: list[Path] = []
-    if not before.existed and path != cwd and path not in cwd.parents:
-        shutil.rmtree(path, ignore_errors=True)
-        removed.append(path)
-        for parent in before.new_parents:  # deepest first; stop at the first that is not empty
-            if parent == cwd or parent in cwd.parents or not parent.is_dir() or any(parent.iterdir()):
-                break
-            parent.rmdir()
-            removed.append(parent)
-        return removed
+    if (path / LOCK_NAME).exists():
+        release(path)  # this run's lock (only held while this process runs): the file goes
     for entry in sorted(path.iterdir()):
         if entry.name not in before.names and any(fnmatch.fnmatch(entry.name, own) for own in OWN_NAMES):
             _remove(entry)
             removed.append(entry)
+    if before.existed or path == cwd or path in cwd.parents or any(path.iterdir()):
+        return removed  # a folder that was there, or one that holds a file this run did not write: kept
+    path.rmdir()
+    removed = [path]
+    for parent in before.new_parents:  # deepest first; stop at the first that is not empty
+        if parent == cwd or parent in cwd.parents or not parent.is_dir() or any(parent.iterdir()):
+            break
+        parent.rmdir()
+        removed.append(parent)
     return removed
 
 
@@ -116,6 +130,20 @@ class RunDirGuard(Callback):
     def on_run_start(self, config: Any, **kwargs: Any) -> None:
         # ${now:...} is cached on this config object, so run_job resolves the same folder.
         try:
-            record(str(config.hydra.run.dir))
+            run_dir = str(config.hydra.run.dir)
+            record(run_dir)
         except Exception:  # noqa: BLE001 - no record means: remove nothing
-            pass
+            return
+        from lr_plugins.app.run_lock import FolderBusy, acquire
+
+        try:  # one live run per folder, before Hydra writes anything into it
+            acquire(run_dir)
+        except FolderBusy as e:
+            _RECORDS.pop(_key(run_dir), None)
+            print(f"lr-train: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    def on_run_end(self, config: Any, **kwargs: Any) -> None:
+        from lr_plugins.app.run_lock import release
+
+        release(str(config.hydra.run.dir))

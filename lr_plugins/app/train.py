@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import sys
 import time
@@ -45,7 +44,11 @@ from lr_plugins.app.build import (
     instantiate_callbacks,
     one_line,
 )
+from lr_plugins.app.checkpointing import checkpoint_dir
+from lr_plugins.app.outcome import schedule_report
+from lr_plugins.app.resume import AlreadyComplete
 from lr_plugins.app.run_guard import remove_created
+from lr_plugins.app.signals import Interrupted, Interruption, record_interrupted
 from lr_plugins.app.summary import RESULT_FILE, format_metric
 from lr_plugins.app.validate import check_trainer, validate
 from lr_plugins.files import write_json
@@ -66,32 +69,18 @@ def _metrics(source: Any, prefixes: tuple[str, ...] = ("val/", "test/")) -> dict
 
 # ---------------------------------------------------------------------- Trainer, fit
 def resolve_ckpt_path(value: Any, run_dir: Path, runs_root: str | os.PathLike = "outputs") -> str | None:
-    """The checkpoint ``ckpt_path=`` resumes from; ``None`` for a fresh start.
-
-    - a file: that checkpoint (Lightning restores weights, optimizer, loops and callbacks);
-    - a folder: the newest ``last.ckpt`` under it (a run folder, or a folder of runs);
-    - ``last``: the newest ``last.ckpt`` under ``runs_root`` (``outputs/``, where lr-train's runs
-      go), other than in this run's own folder: "continue the newest run".
+    """The checkpoint ``ckpt_path=`` resumes from; ``None`` for a fresh start (:func:`lr_plugins.app.resume.resolve`).
 
     Raises:
         ConfigError: no such file, or no ``last.ckpt`` where one was asked for.
     """
-    if value is None or value == "":
-        return None
-    text = str(value)
-    folder = Path(runs_root) if text == "last" else Path(text)
-    if text != "last" and folder.is_file():
-        return str(folder)
-    if folder.is_dir():
-        here = run_dir.resolve()
-        found = [p for p in folder.rglob("last.ckpt") if here not in p.resolve().parents]
-        if found:
-            return str(max(found, key=lambda p: p.stat().st_mtime))
-    what = f"no last.ckpt under {folder}" if folder.is_dir() or text == "last" else "no such file or folder"
-    raise ConfigError(
-        f"ckpt_path={text!r} is not allowed: {what}; give a checkpoint file, a folder holding a last.ckpt "
-        "(its newest is used), or `last` (the newest last.ckpt under outputs/)"
-    )
+    from lr_plugins.app.resume import resolve
+
+    try:
+        found = resolve(value, run_dir, runs_root)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return None if found is None else str(found)
 
 
 def make_trainer(trainer_kwargs: dict[str, Any], callbacks: list[Any], logger: Any, history_path: Path) -> Any:
@@ -199,15 +188,18 @@ def train(run: Run | DictConfig, run_dir: str | os.PathLike | None = None) -> di
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), run_dir)
     logger = build_node(cfg.logger, "logger") if cfg.get("logger") is not None else False
     history_path = run_dir / _HISTORY_FILE
-    trainer = make_trainer(run.trainer_kwargs, run.callbacks, logger, history_path)
-    fit(trainer, model, dm, ckpt_path)
-    metrics = _metrics(trainer.callback_metrics)
-    if run.finder is not None and run.finder.result is not None:  # None in the parent process of ddp_spawn
-        metrics["lr_finder/suggestion"] = float(run.finder.result.suggestion)  # the LR trained with: a sweep tabulates it
-    if cfg.get("test", True) and is_overridden("test_step", model):
-        results = trainer.test(model, datamodule=dm, verbose=False)
-        for r in results:
-            metrics.update(_metrics(r, ("test/",)))
+    ckpt_path = _plan_resume(ckpt_path, model, run.trainer_kwargs)
+    stop = Interruption(checkpoint_dir(run.callbacks) or run_dir / "checkpoints")
+    trainer = make_trainer(run.trainer_kwargs, [*run.callbacks, stop], logger, history_path)
+    with stop.watching():  # SIGTERM/SIGINT: stop at a batch boundary, save that step, raise Interrupted
+        fit(trainer, model, dm, ckpt_path)
+        metrics = _metrics(trainer.callback_metrics)
+        if run.finder is not None and run.finder.result is not None:  # None in the parent process of ddp_spawn
+            metrics["lr_finder/suggestion"] = float(run.finder.result.suggestion)  # the LR trained with: a sweep tabulates it
+        if cfg.get("test", True) and is_overridden("test_step", model):
+            results = trainer.test(model, datamodule=dm, verbose=False)
+            for r in results:
+                metrics.update(_metrics(r, ("test/",)))
     history = json.loads(history_path.read_text()) if history_path.exists() else {}
     log_dir = getattr(logger, "log_dir", None) if logger else None
     return {
@@ -215,8 +207,23 @@ def train(run: Run | DictConfig, run_dir: str | os.PathLike | None = None) -> di
         "run_dir": str(run_dir),
         "log_dir": os.path.normpath(log_dir) if log_dir else None,
         "history": history,
+        "schedule": schedule_report(run.callbacks, trainer),
         "wall_s": time.perf_counter() - start,
     }
+
+
+def _plan_resume(ckpt_path: str | None, model: Any, trainer_kwargs: dict[str, Any]) -> str | None:
+    """Check the resumed checkpoint (a training checkpoint of this model, something left to train)
+    and say which run it continues; see :func:`lr_plugins.app.resume.plan_resume`."""
+    from lr_plugins.app.resume import plan_resume
+
+    try:
+        resume = plan_resume(Path(ckpt_path) if ckpt_path else None, model, trainer_kwargs)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    if resume is not None:
+        print(resume.line(), flush=True)
+    return ckpt_path
 
 
 def _overrides() -> list[str]:
@@ -246,17 +253,46 @@ def _finish(cfg: DictConfig, run_dir: Path, out: dict[str, Any]) -> float | None
     return out["metrics"].get(key) if key else None
 
 
+def _failed_value(cfg: DictConfig) -> float | None:
+    """What a job that trained nothing returns to a sweeper: see :mod:`lr_plugins.app.optuna_trials`."""
+    from lr_plugins.app.optuna_trials import failed_trial_value
+
+    return failed_trial_value(cfg)
+
+
 def _sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
     """One job of a multirun. Its failure is recorded, not raised, so that the other jobs run.
 
     A refused config or an exception during training writes ``result.json`` with
     ``status: failed`` and the error line; :class:`~lr_plugins.app.summary.SweepSummary` lists it
-    and makes the sweep exit non-zero. A sweeper that optimises (``optimized_metric``) gets NaN,
-    which Optuna records as a failed trial.
+    and makes the sweep exit non-zero. A sweeper that optimises (``optimized_metric``) gets the
+    failed-trial value of :mod:`lr_plugins.app.optuna_trials`. A SIGTERM/SIGINT writes
+    ``status: interrupted``, the summary of the jobs so far, and ends the sweep (exit 143/130).
     """
+    from lr_plugins.app.run_lock import refuse_clashing_job, release
+
+    if refuse_clashing_job(run_dir, _overrides()) is not None:  # the folder is another job's: write nothing there
+        return _failed_value(cfg)
+    try:
+        return _sweep_job_in_own_folder(cfg, run_dir)
+    finally:
+        release(run_dir)
+
+
+def _sweep_job_in_own_folder(cfg: DictConfig, run_dir: Path) -> float | None:
+    from hydra.core.hydra_config import HydraConfig
+
     try:
         out = train(validate(cfg, run_dir))
+    except Interrupted as e:  # SIGTERM/SIGINT: record, summarise what finished, launch nothing more
+        sweep = Path(HydraConfig.get().sweep.dir)
+        raise SystemExit(record_interrupted(run_dir, e, _overrides(), sweep)) from None
     except Exception as e:
+        if isinstance(e, AlreadyComplete):
+            print(str(e), file=sys.stderr)
+            write_json(run_dir / RESULT_FILE, {"overrides": _overrides(), "status": "already_complete", "error": str(e),
+                                               "metrics": {}, "run_dir": str(run_dir)})
+            return _failed_value(cfg)
         if isinstance(e, ConfigError):
             error = f"invalid config, nothing was trained: {one_line(e)}"
         else:
@@ -265,8 +301,27 @@ def _sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
         print(f"lr-train: job {run_dir.name} failed: {error}", file=sys.stderr)
         write_json(run_dir / RESULT_FILE, {"overrides": _overrides(), "status": "failed", "error": error,
                                            "metrics": {}, "run_dir": str(run_dir)})
-        return math.nan if OmegaConf.select(cfg, "optimized_metric", default=None) else None
+        return _failed_value(cfg)
+    _stop_if_metric_missing(cfg, run_dir, out)
     return _finish(cfg, run_dir, out)
+
+
+def _stop_if_metric_missing(cfg: DictConfig, run_dir: Path, out: dict[str, Any]) -> None:
+    """A sweep that optimises a metric the job did not log stops at its first job, with one line."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from lr_plugins.app.optuna_trials import check_metric_logged
+    from lr_plugins.app.summary import summarize
+
+    problem = None if "suggestion" in out else check_metric_logged(
+        OmegaConf.select(cfg, "optimized_metric", default=None), out["metrics"])
+    if problem is None:
+        return
+    write_json(run_dir / RESULT_FILE, {"overrides": _overrides(), "status": "failed", "error": problem,
+                                       "metrics": out["metrics"], "run_dir": str(run_dir)})
+    print(f"lr-train: the sweep stops: {problem}", file=sys.stderr)
+    summarize(HydraConfig.get().sweep.dir)
+    raise SystemExit(2)
 
 
 @hydra.main(config_path=config_dir(), config_name="lr_train", version_base="1.3")
@@ -290,6 +345,12 @@ def main(cfg: DictConfig) -> float | None:
         print(f"lr-train: invalid config, nothing was trained: {one_line(e)}", file=sys.stderr)
         remove_created(run_dir)
         raise SystemExit(2) from None
+    except AlreadyComplete as e:  # nothing to train: say so; the old run's result stays the result
+        print(str(e), file=sys.stderr)
+        remove_created(run_dir)
+        raise SystemExit(0) from None
+    except Interrupted as e:
+        raise SystemExit(record_interrupted(run_dir, e, _overrides())) from None
     return _finish(cfg, run_dir, out)
 
 

@@ -46,6 +46,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from lr_plugins.app.build import CALLBACK_GROUPS, ConfigError, Run, build_run, one_line, plan_fit
+from lr_plugins.app.fit_checks import check_batches
 from lr_plugins.app.groups import check_unused_groups, hydra_spelling
 from lr_plugins.files import unwritable_reason
 
@@ -260,6 +261,8 @@ def validate(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> Run:
         _check_paths(cfg)
         run = build_run(cfg, run_dir)  # every object once: their own checks run
         plan_fit(run)  # Lightning's own checks of the trainer arguments, and the steps
+        if not run.finder_stops and run.steps_per_epoch is not None:
+            check_batches(run.trainer_kwargs, run.steps_per_epoch)  # 0 batches: nothing would train
         _check_length(run)
     except ConfigError as e:
         raise ConfigError(hydra_spelling(one_line(e), cfg)) from e.__cause__
