@@ -13,7 +13,10 @@
   ``LearningRateMonitor(logging_interval="step", log_momentum=True)`` would
   (:mod:`lr_plugins.lr_logging`): same tags, same steps under any ``log_every_n_steps``;
 * its checkpoint state (:mod:`lr_plugins.schedule_state`) lets a resumed run warn when the
-  schedule was changed.
+  schedule was changed, refuse another optimizer (:mod:`lr_plugins.optimizer_check`), and
+  re-plan or refuse another length of training (:mod:`lr_plugins.length_change`); at every
+  epoch's first batch it re-plans when the steps per epoch or the total changed during the fit
+  (:mod:`lr_plugins.training_length`).
 
 Group ``i`` of an optimizer gets ``lr(step; peak) * lr_i / lr_0``, with ``peak = max_lr`` or,
 when ``max_lr`` is None, that optimizer's configured ``lr_0``: every group keeps its ratio.
@@ -40,7 +43,7 @@ from lr_plugins._validation import check_bool, check_choice
 from lr_plugins.length_change import Plan, replan
 from lr_plugins.lr_logging import LRLog, lr_tags, momentum_tags, monitor_logs, should_log
 from lr_plugins.optimizer_check import check_optimizers
-from lr_plugins.schedule_free import is_schedule_free, schedule_free_twin, set_mode
+from lr_plugins.schedule_free import eval_weights, is_schedule_free, schedule_free_twin, set_mode
 from lr_plugins.schedule_state import STATE_KEY, check_state, find_state
 from lr_plugins.schedules import (
     CommonArgs,
@@ -146,8 +149,7 @@ class ScheduleCallback(Callback, Curve):
     _driven_steps = 0
     _swa_start: int | None = None
     _plan: list[tuple[list[dict], list[float], float, bool]]  # per optimizer: groups, lr ratios, peak, betas
-    #: Whether the last fit ended before its schedule did (None: no fit has ended yet).
-    ended_early: bool | None = None
+    _ended_early: bool | None = None
 
     def __init__(
         self,
@@ -194,6 +196,11 @@ class ScheduleCallback(Callback, Curve):
     def fit_total_steps(self) -> float:
         """Optimizer steps of the current fit, ``inf`` for infinite training (from fit start on)."""
         return self._total_steps
+
+    @property
+    def ended_early(self) -> bool | None:
+        """Whether the last fit ended before its schedule's planned end (None: no fit has ended yet)."""
+        return self._ended_early
 
     @property
     def length_plan(self) -> Plan:
@@ -338,7 +345,7 @@ class ScheduleCallback(Callback, Curve):
         self._log = LRLog(trainer.optimizers, lr=self.log_lr and not monitor_lr, momentum=self.log_lr and not monitor_momentum)
         self._start = (trainer.current_epoch, batches_done_in_epoch(trainer))
         self._epoch_pending = False
-        self.ended_early = None
+        self._ended_early = None
         self._hand_over_to_swa(trainer, at_start=True)
         self._last_step = -1
         self._apply(self._step(trainer))
@@ -448,8 +455,8 @@ class ScheduleCallback(Callback, Curve):
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         step, planned = self._step(trainer), self._total_steps
-        self.ended_early = bool(math.isfinite(planned) and step < planned)
-        if self.ended_early and self._plan:
+        self._ended_early = bool(math.isfinite(planned) and step < planned)
+        if self._ended_early and self._plan:
             peak = self._plan[0][2]
             now = float(trainer.optimizers[0].param_groups[0]["lr"])
             plan = self._length_plan
@@ -683,7 +690,8 @@ class Plateau(ScheduleCallback, PlateauCurve):
         step = trainer.global_step
         if step < self.warmup * self.steps_per_unit(self._steps_per_epoch, self._total_steps):
             return  # still warming up: a plateau of the rising LR means nothing
-        if self.observe(float(value), self._peak(0)):
+        seen: float = trainer.strategy.broadcast(float(value), src=0)  # all ranks follow rank 0: one LR everywhere
+        if self.observe(seen, self._peak(0)):
             self._apply(step)  # the next optimizer step uses the reduced LR
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
@@ -746,9 +754,16 @@ class ScheduleFree(ScheduleCallback, ScheduleFreeCurve):
         set_mode(trainer.optimizers, "eval")  # a fit ends with the averaged weights in the module
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        """Save the averaged (eval) weights, with the optimizers marked as in eval mode.
+
+        Saved during training, the live weights are put back bit for bit afterwards, so that
+        saving a checkpoint does not change the run; a fit resumed from it turns the averaged
+        weights back into training ones (``train()``), exact up to float rounding.
+        """
         super().on_save_checkpoint(trainer, pl_module, checkpoint)
-        if set_mode(trainer.optimizers, "eval"):  # saved in train mode: keep the averaged weights instead
-            checkpoint["state_dict"] = trainer.strategy.lightning_module_state_dict()
-            for state in checkpoint.get("optimizer_states", []):
-                for group in state.get("param_groups", []):
-                    group["train_mode"] = False
+        with eval_weights(trainer.optimizers) as switched:
+            if switched:
+                checkpoint["state_dict"] = {k: v.clone() for k, v in trainer.strategy.lightning_module_state_dict().items()}
+        for state in checkpoint.get("optimizer_states", []):
+            for group in state.get("param_groups", []):
+                group["train_mode"] = False

@@ -229,3 +229,15 @@ def test_a_param_group_added_mid_fit_joins_the_schedule_at_its_ratio(tmp_path):
     # The backbone group follows the schedule at 0.1 x the head's LR (its LR when added), every step.
     assert [x[1] for x in rec.lrs[8:]] == pytest.approx([0.1 * h for h in head[8:]], rel=1e-12)
     assert not math.isclose(rec.lrs[8][1], rec.lrs[15][1])
+
+
+def test_manual_optimization_with_two_optimizers_resumes_bit_identically(tmp_path):
+    from test_callback_resume import SaveAt
+
+    full = TwoOptimizers()
+    fit(tmp_path / "a", cos(), full, extra=[SaveAt(tmp_path, [20])], max_epochs=3)  # global step 20 = batch 10
+    state = torch.load(tmp_path / "step=20.ckpt", weights_only=True)["callbacks"]["lr_plugins.schedule"]
+    assert state["driven_steps"] == 10 and state["optimizers"] == ["SGD", "SGD"]
+    resumed = TwoOptimizers()
+    fit(tmp_path / "b", cos(), resumed, max_epochs=3, ckpt_path=tmp_path / "step=20.ckpt")
+    assert resumed.lrs == full.lrs[10:]

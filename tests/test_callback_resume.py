@@ -43,6 +43,10 @@ ARGS: dict[str, dict] = {
     "ExponentialDecay": dict(rate=0.5),
     "InverseTimeDecay": dict(rate=0.5, staircase=True),
     "Constant": dict(),
+    # no validation here, so the rule reads a training metric (the LR itself) at epoch ends; its own
+    # resume is tested with validation in test_schedules_plateau.py
+    "Plateau": dict(monitor="lr-Adam/pg1"),
+    "ScheduleFree": dict(replace_optimizer=True),  # Adam -> AdamWScheduleFree
 }
 
 
@@ -113,9 +117,10 @@ def test_kill_and_resume_is_bit_identical_for_every_schedule_class(tmp_path, cls
     torch.manual_seed(0)
     trainer.fit(module(), make_loader())
     full = logger.series()
-    assert sorted(full) == ["lr-Adam/pg1", "lr-Adam/pg1-momentum", "lr-Adam/pg2", "lr-Adam/pg2-momentum"]
+    opt = "AdamWScheduleFree" if cls.__name__ == "ScheduleFree" else "Adam"  # the one that swaps the optimizer
+    assert sorted(full) == [f"lr-{opt}/pg1", f"lr-{opt}/pg1-momentum", f"lr-{opt}/pg2", f"lr-{opt}/pg2-momentum"]
     assert all([s for s, _ in v] == list(range(40)) for v in full.values())
-    assert len({v for _, v in full["lr-Adam/pg1"]}) > 3, "the schedule should change the LR in this test"
+    assert len({v for _, v in full[f"lr-{opt}/pg1"]}) > 3, "the schedule should change the LR in this test"
     for k in STOPS:
         logger_k, rec_k = MemoryLogger(), LRRecorder()
         trainer = make_trainer(tmp_path / f"r{k}", [build(cls), rec_k], max_epochs=5, logger=logger_k,
@@ -200,6 +205,14 @@ MALFORMED = [
     ({**GOOD, "steps_per_epoch": True}, "'steps_per_epoch' must be a number > 0"),
     ({**GOOD, "total_steps": None}, "'total_steps' must be a number >= 0 (inf for infinite training), not None"),
     ({**GOOD, "total_steps": -1.0}, "'total_steps' must be a number >= 0"),
+    # the optional keys of issue 17 (a re-planned length, optimizer names, manual optimization's steps)
+    ({**GOOD, "warp": {"anchor": 1}}, "'warp' must be a dict with keys anchor, at, rate, total, steps_per_epoch"),
+    ({**GOOD, "warp": {"anchor": 1, "at": 1.0, "rate": -2.0, "total": 9.0, "steps_per_epoch": 8.0}},
+     "'warp' 'rate' must be a finite number >= 0"),
+    ({**GOOD, "warp": {"anchor": 1, "at": 1.0, "rate": 2.0, "total": 9.0, "steps_per_epoch": 0}},
+     "'warp' 'steps_per_epoch' must be a finite number >= 0 ('total' may be inf, 'steps_per_epoch' > 0), not 0"),
+    ({**GOOD, "optimizers": "SGD"}, "'optimizers' must be a list of optimizer class names, not 'SGD'"),
+    ({**GOOD, "driven_steps": -1}, "'driven_steps' must be a whole number >= 0, not -1"),
 ]
 
 

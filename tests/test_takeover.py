@@ -140,3 +140,21 @@ def test_replace_schedulers_must_be_a_bool():
         SGDR(cycle_length=1, replace_schedulers="yes")
     with pytest.raises(TypeError, match=r"log_lr=1 is not allowed: log_lr must be True or False"):
         SGDR(cycle_length=1, log_lr=1)
+
+
+@pytest.mark.parametrize("preset", ["sgdr", "warmup_cosine", "onecycle", "constant"])
+def test_the_refusal_gives_a_hydra_spelling_that_composes_with_the_shipped_presets(tmp_path, preset):
+    import re
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    trainer = make_trainer(tmp_path, [SGDR(cycle_length=1)], max_epochs=1)
+    with pytest.raises(ValueError) as info:
+        trainer.fit(ModuleWithScheduler("step", "dict"), make_loader())
+    override = re.search(r"\(Hydra: (\S+)\)", str(info.value)).group(1)
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    with initialize_config_dir(config_dir=str(conf), version_base=None):
+        cfg = compose(config_name="lr_train", overrides=[f"schedule={preset}", override])
+    assert instantiate(cfg.schedule).replace_schedulers is True

@@ -140,7 +140,9 @@ def hydra_spelling(message: str, cfg: DictConfig | None = None) -> str:
     """
     text = _PY_LITERAL.sub(lambda m: _LITERALS[m[1]] if m[1] else m[0], message)
     match = _PREFIX.fullmatch(text)
-    node = OmegaConf.select(cfg, match["key"], default=None) if match and cfg is not None else None
+    if match is None or cfg is None:
+        return text
+    node = OmegaConf.select(cfg, match["key"], default=None)
     if not isinstance(node, DictConfig):
         return text
     key, rest = match["key"], match["rest"]

@@ -150,7 +150,7 @@ def fit(trainer: Any, model: Any, datamodule: Any, ckpt_path: str | None = None)
 
 
 # ---------------------------------------------------------------------- the app
-def _find_and_stop(run: Run, start: float) -> dict[str, Any]:
+def _find_and_stop(run: Run, run_dir: Path, start: float) -> dict[str, Any]:
     """``lr_finder.stop=true``: run the range test on the run's model and data, print the pick, train nothing."""
     from lr_plugins.finder import find_lr
 
@@ -161,7 +161,7 @@ def _find_and_stop(run: Run, start: float) -> dict[str, Any]:
     print(f"Train with it:  lr-train schedule.max_lr={result.suggestion:.4g}")
     # The picks as metrics: a sweep (-m ... lr_finder.stop=true) summarises them per job.
     picks = {"lr_finder/suggestion": result.suggestion, **{f"lr_finder/{k}": v for k, v in result.suggestions.items()}}
-    return {"metrics": {k: float(v) for k, v in picks.items()}, "run_dir": str(run.run_dir),
+    return {"metrics": {k: float(v) for k, v in picks.items()}, "run_dir": str(run_dir),
             "suggestion": result.suggestion, "suggestions": dict(result.suggestions),
             "wall_s": time.perf_counter() - start}
 
@@ -183,7 +183,7 @@ def train(run: Run | DictConfig, run_dir: str | os.PathLike | None = None) -> di
     run_dir = run.run_dir or Path(os.getcwd())
     run_dir.mkdir(parents=True, exist_ok=True)
     if run.finder_stops:  # builds no training Trainer
-        return _find_and_stop(run, start)
+        return _find_and_stop(run, run_dir, start)
 
     cfg, model, dm = run.cfg, run.model, run.datamodule
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), run_dir)
