@@ -17,7 +17,7 @@ from conftest import TinyModule, make_loader, make_trainer
 from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
 
-from lr_plugins import SGDR, LRFinder, SnapshotEnsemble
+from lr_plugins import SGDR, LRFinder, Plateau, SnapshotEnsemble
 from lr_plugins.distributed import CleanDistributedExit, error_line, is_spawn_strategy, on_rank_zero
 from lr_plugins.snapshot import load_snapshot
 from lr_plugins.snapshot.store import save_snapshot
@@ -173,6 +173,15 @@ class RecordingDDP(DDPStrategy):
         self._launcher = RecordingLauncher(self, start_method=self._start_method)
 
 
+class LogsOnRankOneOnly(TinyModule):
+    """Logs ``val/rank1_loss`` on rank 1 alone: rank 0 does not have the metric a Plateau monitors."""
+
+    def validation_step(self, batch, batch_idx):
+        if self.global_rank == 1:
+            x, y = batch
+            self.log("val/rank1_loss", torch.nn.functional.mse_loss(self(x), y))
+
+
 FAILURES = {
     "snapshot write, disk full": "OSError: SnapshotEnsemble could not write the snapshot '.*cycle000-step00000005.pt' "
                                  r"after optimizer step 5: the disk is full \(No space left on device\)\.",
@@ -181,6 +190,7 @@ FAILURES = {
                                           f"another run \\(run {OTHER_RUN}\\) is there",
     "finder outputs, disk full": r"OSError: LRFinder could not write its outputs to '.*lr_finder': the disk is full",
     "run history, folder in the way": r"IsADirectoryError: .*history.json",
+    "Plateau metric missing on rank 0": r"ValueError: monitor='val/rank1_loss' is not allowed: no metric of that name",
 }
 
 
@@ -204,13 +214,16 @@ def test_a_failure_of_rank_zeros_work_stops_every_rank_with_its_error(tmp_path, 
             callbacks.append(OtherRunsSnapshot(snap))
     elif kind.startswith("finder"):
         callbacks.append(FullDiskFinder(min_lr=1e-3, max_lr=1.0, num_steps=8, verbose=False))
-    else:
+    elif kind.startswith("run history"):
         (tmp_path / "history.json").mkdir()
         callbacks.append(RunHistory(tmp_path / "history.json"))
+    else:
+        callbacks.append(Plateau(monitor="val/rank1_loss", patience=1))
     trainer = make_trainer(tmp_path, callbacks, max_epochs=2, devices=2, strategy=RecordingDDP(tmp_path),
                            logger=TensorBoardLogger(tmp_path, name="tb"), limit_val_batches=2)
     with pytest.raises(Exception) as raised:
-        trainer.fit(TinyModule(), make_loader(n=96, batch_size=8), make_loader(n=32))
+        module = LogsOnRankOneOnly() if kind.startswith("Plateau") else TinyModule()
+        trainer.fit(module, make_loader(n=96, batch_size=8), make_loader(n=32))
     # the parent process gets the error as one line; each rank stopped with that very error
     assert re.match(FAILURES[kind], error_line(raised.value)), error_line(raised.value)
     errors = {r: (tmp_path / f"rank{r}.err").read_text() if (tmp_path / f"rank{r}.err").exists() else None for r in (0, 1)}
