@@ -3,7 +3,7 @@
 Under DDP every rank must reach the same collectives (barriers, broadcasts, DDP's gradient
 all-reduce). Work that only global rank 0 does (writing a file, checking a folder) must therefore
 never raise on rank 0 alone: the other ranks would wait at their next collective (until the
-process group's timeout, 30 minutes, or until ``ddp_spawn`` kills them). :func:`on_rank_zero`
+process group's timeout, or until ``ddp_spawn`` kills them). :func:`on_rank_zero`
 runs it on rank 0 and raises its exception on every rank, so all stop with the same error.
 
 Example:
@@ -52,7 +52,7 @@ def on_rank_zero(trainer: L.Trainer, fn: Callable[..., T], *args: Any, **kwargs:
         except Exception as e:  # noqa: BLE001 - any failure of rank 0's work is raised on every rank below
             error = e
     if trainer.world_size > 1:
-        sent = trainer.strategy.broadcast((result, _portable(error)) if trainer.is_global_zero else None, src=0)
+        sent: Any = trainer.strategy.broadcast((result, _portable(error)) if trainer.is_global_zero else None, src=0)
         if not trainer.is_global_zero:
             result, error = sent
     if error is not None:
