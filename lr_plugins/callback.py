@@ -355,6 +355,15 @@ class ScheduleCallback(Callback, Curve):
         """The optimizer step the schedule is at: the driven optimizer's steps, else ``global_step``."""
         return trainer.global_step if self._driven is None else self._driven_steps
 
+    def schedule_step(self, trainer: pl.Trainer) -> int:
+        """The optimizer step the schedule is at: the real step ``k`` of ``length_plan.curve_step(k)``.
+
+        ``trainer.global_step``, except under manual optimization with several optimizers, where
+        Lightning counts every optimizer's steps and the schedule those of the first one. What
+        follows the schedule's LR (snapshot ensembling) counts steps with this, not ``global_step``.
+        """
+        return self._step(trainer)
+
     def _use(self, plan: Plan) -> None:
         self._length_plan = plan
         self._steps_per_epoch, self._total_steps = plan.steps_per_epoch, plan.total_steps

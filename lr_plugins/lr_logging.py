@@ -85,6 +85,10 @@ def monitor_logs(trainer: pl.Trainer) -> tuple[bool, bool]:
 class LRLog:
     """The LR and momentum of every param group of ``optimizers`` under the monitor's tags.
 
+    The tags are those of the param groups as they are at each call, as the monitor names them
+    at each log: a group added during the fit (``BackboneFinetuning``) gets its own tag from then
+    on, and an optimizer that had one group moves from ``lr-SGD`` to ``lr-SGD/pg1``, ``lr-SGD/pg2``.
+
     Args:
         optimizers: The Trainer's optimizers (their param groups are read at each call of ``values``).
         lr: Whether to include the LR tags.
@@ -92,33 +96,50 @@ class LRLog:
 
     Raises:
         ValueError: Two param groups of one optimizer share a ``name`` (their tags would collide;
-            LearningRateMonitor refuses them too).
+            LearningRateMonitor refuses them too), at construction or when such a group is added.
+
+    Example:
+        >>> import torch
+        >>> opt = torch.optim.SGD([torch.zeros(1)], lr=0.1)
+        >>> log = LRLog([opt], momentum=False)
+        >>> opt.add_param_group({"params": [torch.zeros(1)], "lr": 0.01})
+        >>> log.values()
+        {'lr-SGD/pg1': 0.1, 'lr-SGD/pg2': 0.01}
     """
 
     def __init__(self, optimizers: list[Any], lr: bool = True, momentum: bool = True) -> None:
-        self._items: list[tuple[dict, str, str | None]] = []  # (param group, tag, "betas"/"momentum"/None)
-        for opt, ltags in zip(optimizers, lr_tags(optimizers)):
-            if (lr or momentum) and len(set(ltags)) < len(ltags):
+        self._optimizers = list(optimizers)
+        self._lr, self._momentum = lr, momentum
+        self._items()  # refuses clashing names before the fit
+
+    def _items(self) -> list[tuple[dict, str, str | None]]:
+        """(param group, tag, ``"betas"``/``"momentum"``/None for the LR) for the groups as they are now."""
+        items: list[tuple[dict, str, str | None]] = []
+        if not (self._lr or self._momentum):
+            return items
+        for opt, ltags in zip(self._optimizers, lr_tags(self._optimizers)):
+            if len(set(ltags)) < len(ltags):
                 raise ValueError(
                     f"param group names {[g.get('name') for g in opt.param_groups]!r} of {type(opt).__name__} are "
                     "not allowed for logging: names must be unique within an optimizer (or pass log_lr=False)."
                 )
             key = "betas" if "betas" in opt.defaults else "momentum"
             for group, tag in zip(opt.param_groups, ltags):
-                if lr:
-                    self._items.append((group, tag, None))
-                if momentum:
-                    self._items.append((group, f"{tag}-momentum", key))
+                if self._lr:
+                    items.append((group, tag, None))
+                if self._momentum:
+                    items.append((group, f"{tag}-momentum", key))
+        return items
 
     @property
     def tags(self) -> list[str]:
-        """The tags this log writes."""
-        return [tag for _, tag, _ in self._items]
+        """The tags this log writes (for the param groups as they are now)."""
+        return [tag for _, tag, _ in self._items()]
 
     def values(self) -> dict[str, float]:
         """The current value of every tag, read from the param groups."""
         out: dict[str, Any] = {}
-        for group, tag, key in self._items:
+        for group, tag, key in self._items():
             if key is None:
                 out[tag] = group["lr"]
             elif key == "betas":
@@ -129,11 +150,11 @@ class LRLog:
 
     def write(self, trainer: pl.Trainer) -> None:
         """Log the current values at the monitor's step, to every logger and to ``callback_metrics``."""
-        if not self._items:
+        stats = self.values()
+        if not stats:
             return
         import torch
 
-        stats = self.values()
         step = trainer.fit_loop.epoch_loop._batches_that_stepped
         for logger in trainer.loggers:
             logger.log_metrics(stats, step=step)

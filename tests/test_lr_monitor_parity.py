@@ -140,6 +140,27 @@ def test_momentum_tags_are_the_monitors(tmp_path):
     assert [v for _, v in scalars["lr-SGD-momentum"]] == pytest.approx([0.9] * 10)
 
 
+def test_a_param_group_added_mid_fit_is_logged_as_the_monitor_logs_it(tmp_path):
+    """BackboneFinetuning adds the backbone's group at epoch 1: lr-SGD becomes lr-SGD/pg1 and lr-SGD/pg2 appears."""
+    from lightning.pytorch.callbacks import BackboneFinetuning
+    from test_callback_lifecycle import WithBackbone
+
+    def finetuning():
+        return BackboneFinetuning(unfreeze_backbone_at_epoch=1, backbone_initial_ratio_lr=0.1)
+
+    make = lambda **kw: SGDR(max_lr=0.1, cycle_length=1, **kw)  # noqa: E731
+    _, ours = run(tmp_path, "ours", make(), WithBackbone(), [finetuning()], max_epochs=3, log_every_n_steps=1)
+    monitor = LearningRateMonitor(logging_interval="step", log_momentum=True)
+    _, ref = run(tmp_path, "monitor", make(log_lr=False), WithBackbone(), [finetuning(), monitor], max_epochs=3,
+                 log_every_n_steps=1)
+    assert sorted(ref) == ["lr-SGD", "lr-SGD-momentum", "lr-SGD/pg1", "lr-SGD/pg1-momentum", "lr-SGD/pg2",
+                           "lr-SGD/pg2-momentum"]
+    assert sorted(ours) == sorted(ref)
+    for tag in ref:
+        assert ours[tag] == ref[tag], tag
+    assert [s for s, _ in ours["lr-SGD/pg2"]] == list(range(10, 30))  # from the epoch it was added on
+
+
 def _monitor_names(optimizers) -> list[list[str]]:
     """Tag names from LearningRateMonitor's own naming code, for optimizers without schedulers."""
     from collections import defaultdict

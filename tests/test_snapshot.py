@@ -10,6 +10,7 @@ import lightning.pytorch as L
 import pytest
 import torch
 from conftest import LRRecorder, TinyModule, make_loader, make_trainer
+from lightning.pytorch.callbacks import GradientAccumulationScheduler
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -406,3 +407,72 @@ def test_docstring_examples_run_and_use_only_the_library(name):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
     assert result.failed == 0
     assert "lr_plugins.app" not in Path(module.__file__).read_text()  # the library's examples need no app
+
+
+# ---------------------------------------------------------------------- a re-planned fit (issue 17.5/17.6)
+def snapshot_steps(d, start=0):
+    return [store.parse_name(p.name)[1] for p in list_snapshots(d) if store.parse_name(p.name)[1] >= start]
+
+
+def restarts(lrs, start=0):
+    """The steps after which the applied LR jumps up (an SGDR restart): the last step of each cycle."""
+    return [start + i for i in range(len(lrs) - 1) if lrs[i + 1] > lrs[i]]
+
+
+def replanned_fit(tmp_path, schedule, callbacks=(), ckpt_path=None, module=None, **kwargs):
+    from test_callback_resume import SaveAt
+
+    rec = LRRecorder()
+    trainer = make_trainer(tmp_path, [schedule, SnapshotEnsemble(dirpath=tmp_path / "snaps", evaluate=False,
+                                                                  verbose=False), rec, SaveAt(tmp_path, (16, 12)),
+                                      *callbacks], **kwargs)
+    torch.manual_seed(0)
+    trainer.fit(module or TinyModule(), make_loader(), ckpt_path=ckpt_path)
+    return trainer, [x[0] for x in rec.lrs]
+
+
+def test_snapshots_follow_the_warped_cycles_after_a_resume_with_more_accumulation(tmp_path):
+    """SGDR of 1.5 epochs, 8 steps/epoch; resumed at step 16 with accumulate 2: v(k) = 16 + 2 (k - 16)."""
+    replanned_fit(tmp_path, SGDR(max_lr=0.1, cycle_length=1.5), max_epochs=5, max_steps=16)
+    trainer, lrs = replanned_fit(tmp_path, SGDR(max_lr=0.1, cycle_length=1.5), max_epochs=5,
+                                 accumulate_grad_batches=2, ckpt_path=tmp_path / "step=16.ckpt")
+    assert trainer.global_step == 28 and len(lrs) == 12
+    # curve steps 24 and 36 start cycles 2 and 3: real steps 20 and 26, so steps 19 and 25 end cycles
+    assert restarts(lrs, 16) == [19, 25]
+    assert snapshot_steps(tmp_path / "snaps") == [11, 19, 25]
+    assert [store.parse_name(p.name)[0] for p in list_snapshots(tmp_path / "snaps")] == [0, 1, 2]
+
+
+def test_snapshots_follow_a_gradient_accumulation_scheduler(tmp_path):
+    """{0: 1, 2: 4}: 8 steps per epoch, then 2; SGDR of 1.75 epochs restarts at epoch 1.75 and 3.5 (steps 14 and 19)."""
+    sgdr = SGDR(max_lr=0.1, cycle_length=1.75)
+    trainer, lrs = replanned_fit(tmp_path, sgdr, [GradientAccumulationScheduler({0: 1, 2: 4})], max_epochs=4)
+    assert trainer.global_step == 20
+    assert restarts(lrs) == [13, 18]
+    assert snapshot_steps(tmp_path / "snaps") == [13, 18]
+
+
+def test_snapshots_follow_a_continued_plan(tmp_path):
+    """Cycles of a quarter of the training, 32 steps, resumed at 12 with 48: v(k) = 12 + (k - 12) 20 / 36."""
+    make = lambda: SGDR(max_lr=0.1, cycle_length=0.25, unit="fraction", on_length_change="continue")  # noqa: E731
+    from test_callback import StopAt
+
+    replanned_fit(tmp_path, make(), [StopAt(12)], max_epochs=4)
+    trainer, lrs = replanned_fit(tmp_path, make(), max_epochs=6, ckpt_path=tmp_path / "step=12.ckpt")
+    assert trainer.global_step == 48
+    assert restarts(lrs, 12) == [19, 33]  # v = 16 and 24 at k = 19.2 and 33.6
+    # the last cycle ends with the training (v(48) = 32): the last step is at its trough
+    v = 12 + (47 - 12) * 20 / 36  # 31.4: the last cycle's cosine (steps 24..32 of the curve), near its trough
+    assert snapshot_steps(tmp_path / "snaps", 12) == [19, 33, 47]
+    assert lrs[-1] == pytest.approx(0.1 * (1 + math.cos(math.pi * (v - 24) / 8)) / 2, rel=1e-12)
+
+
+def test_snapshots_count_the_scheduled_optimizers_steps_under_manual_optimization(tmp_path):
+    """Two optimizers stepping per batch: global_step counts both, the schedule (and its cycles) the first."""
+    from test_callback_lifecycle import TwoOptimizers
+
+    module = TwoOptimizers()
+    trainer, _ = replanned_fit(tmp_path, SGDR(max_lr=0.1, cycle_length=1.5), module=module, max_epochs=4)
+    assert trainer.global_step == 64 and len(module.lrs) == 32
+    assert restarts(module.lrs) == [11, 23]
+    assert snapshot_steps(tmp_path / "snaps") == [11, 23]

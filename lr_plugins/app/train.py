@@ -139,14 +139,25 @@ def log_once() -> None:
 
 
 def fit(trainer: Any, model: Any, datamodule: Any, ckpt_path: str | None = None) -> None:
-    """``trainer.fit``; a refusal before the first step (e.g. warmup longer than training) is a
-    :class:`ConfigError`."""
+    """``trainer.fit``; a refusal before this fit's first step is a :class:`ConfigError`: a warmup
+    longer than training, or a resume with a length its schedule cannot take (a cooldown branch
+    from a checkpoint past the new length's decay start)."""
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     except (TypeError, ValueError) as e:
-        if trainer.global_step == 0 and ckpt_path is None:
+        if not _ran_a_batch(trainer, ckpt_path):
             raise ConfigError(f"{type(e).__name__}: {e}") from e
         raise
+
+
+def _ran_a_batch(trainer: Any, ckpt_path: str | None) -> bool:
+    """Whether this fit started a training batch: a resumed fit starts at the checkpoint's step,
+    so its run history (which records every batch of this fit) tells, not the global step."""
+    from lr_plugins.app.history import RunHistory
+
+    if ckpt_path is None:
+        return trainer.global_step > 0
+    return any(isinstance(c, RunHistory) and c.steps for c in trainer.callbacks)
 
 
 # ---------------------------------------------------------------------- the app

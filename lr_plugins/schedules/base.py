@@ -472,8 +472,21 @@ class CyclicCurve(Curve):
         """
         step = check_step(step)
         total, spe = self._checked(total_steps, steps_per_epoch, last_step=step)
-        spu = self.steps_per_unit(spe, total)
-        return self._cycle_of_step(step, spu, total / spu - self.warmup)
+        return self.cycle(step, total, spe)
+
+    def cycle(self, step: float, total_steps: float, steps_per_epoch: float) -> int:
+        """``cycle_at`` without checks, for any curve step (the hot path; ``total_steps`` ``inf`` when unknown).
+
+        A re-planned fit (:mod:`lr_plugins.length_change`) evaluates the curve at a fractional
+        curve step ``v(k)``; its cycles are those of the LR it applies, ``cycle(v(k), T_v, spe_v)``.
+
+        Example:
+            >>> from lr_plugins import SGDR
+            >>> SGDR(cycle_length=2, unit="step").cycle(3.5, float("inf"), 1.0)
+            1
+        """
+        spu = self.steps_per_unit(steps_per_epoch, total_steps)
+        return self._cycle_of_step(step, spu, total_steps / spu - self.warmup)
 
     def _cycle_of_step(self, step: int, spu: float, total: float) -> int:
         t = step / spu - self.warmup

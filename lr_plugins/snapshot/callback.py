@@ -2,7 +2,13 @@
 
 With a cyclic schedule callback (``SGDR``, ``CyclicLR``) in the Trainer, optimizer step ``e``
 ends a cycle exactly when ``cycle_at(e + 1) > cycle_at(e)`` (steps per epoch counting gradient
-accumulation), i.e. ``e`` is in ``schedule.cycle_ends(total_steps, steps_per_epoch)``. Right
+accumulation), i.e. ``e`` is in ``schedule.cycle_ends(total_steps, steps_per_epoch)``. A fit whose
+length changed (a resume with another length or accumulation, a ``GradientAccumulationScheduler``,
+``on_length_change="continue"``) runs the curve at the curve step ``v(e)`` of the schedule's
+``length_plan`` (:mod:`lr_plugins.length_change`): there ``e`` ends a cycle when
+``cycle(v(e + 1)) > cycle(v(e))``, with the plan's curve total and steps per epoch, so the cycles
+are those of the LR actually applied. Steps are the schedule's (``schedule_step``: the first
+optimizer's under manual optimization with several). Right
 after that step the weights sit at the cycle's LR minimum; they are written to
 ``<dirpath>/cycle{c:03d}-step{e:08d}.pt`` (see :mod:`lr_plugins.snapshot.store`), also when the
 cycle ends in the middle of an epoch and also in infinite training.
@@ -263,7 +269,7 @@ class SnapshotEnsemble(Callback):
         if self.in_memory:
             for r, path in zip(self.records, self.paths):
                 self._memory[r["file"]] = load_snapshot(path, map_location=pl_module.device)["state_dict"]
-        self._last_step = trainer.global_step
+        self._last_step = self._schedule.schedule_step(trainer)
         self._warn_if_no_cycle_ends(trainer)
         error = on_rank_zero(trainer, self._check_space, trainer, pl_module)
         if error:
@@ -275,10 +281,7 @@ class SnapshotEnsemble(Callback):
         ``keep + 1``: a new snapshot is written before the oldest is deleted. Infinite training
         with ``keep=None`` has no known bound: 1 (only the first snapshot is checked).
         """
-        total, start = self._schedule.fit_total_steps, trainer.global_step
-        left: float = math.inf
-        if math.isfinite(total):
-            left = len([e for e in self._schedule.cycle_ends(int(total), self._spe()) if e >= start])
+        left = self._ends_left(self._schedule.schedule_step(trainer))
         bound = min(left, self.keep + 1 if self.keep is not None else left)
         return int(bound) if math.isfinite(bound) else 1
 
@@ -407,17 +410,37 @@ class SnapshotEnsemble(Callback):
         spe = self._schedule.fit_steps_per_epoch
         return spe if math.isfinite(spe) else 1.0
 
+    def _cycle(self, step: int) -> int:
+        """The cycle of the LR that optimizer ``step`` uses: ``cycle(v(step), T_v, spe_v)`` of the schedule's plan."""
+        plan = self._schedule.length_plan
+        spe = plan.curve_steps_per_epoch
+        return self._schedule.cycle(plan.curve_step(step), plan.curve_total, spe if math.isfinite(spe) else 1.0)
+
+    def _ends_left(self, start: int) -> float:
+        """How many of the steps ``start .. N-1`` end a cycle (``inf`` in infinite training).
+
+        Exact (``cycle_ends``) while the plan is the identity; after a re-plan an upper bound, as
+        the cycle index never decreases: ``min(cycle(N) - max(cycle(start), 0), N - start)``.
+        """
+        plan, total = self._schedule.length_plan, self._schedule.fit_total_steps
+        if not math.isfinite(total) or start >= total:
+            return math.inf if not math.isfinite(total) else 0
+        n = int(total)
+        if not plan.warped and plan.curve_total == total:
+            return len([e for e in self._schedule.cycle_ends(n, self._spe()) if e >= start])
+        return max(0, min(self._cycle(n) - max(self._cycle(start), 0), n - start))
+
     def _warn_if_no_cycle_ends(self, trainer: pl.Trainer) -> None:
         """Warn when no cycle ends between the current step and the end of the planned fit.
 
-        Steps ``g .. N-1`` hold a cycle end (``cycle_at(e + 1) > cycle_at(e) >= 0``) exactly when
-        ``cycle_at(N) > max(cycle_at(g), 0)``, as the cycle index never decreases.
+        Steps ``g .. N-1`` hold a cycle end (``cycle(e + 1) > cycle(e) >= 0``) exactly when
+        ``cycle(N) > max(cycle(g), 0)``, as the cycle index never decreases.
         """
-        total, spe, start = self._schedule.fit_total_steps, self._spe(), trainer.global_step
+        total, spe, start = self._schedule.fit_total_steps, self._spe(), self._schedule.schedule_step(trainer)
         if not math.isfinite(total) or start >= total:
             return
         total = int(total)
-        if self._schedule.cycle_at(total, spe, total) > max(self._schedule.cycle_at(start, spe, total), 0):
+        if self._cycle(total) > max(self._cycle(start), 0):
             return
         warnings.warn(
             f"SnapshotEnsemble will save no snapshot in this fit: no cycle of {type(self._schedule).__name__} "
@@ -438,17 +461,17 @@ class SnapshotEnsemble(Callback):
         if trainer.optimizers and optimizer is trainer.optimizers[0]:
             self._lr = float(optimizer.param_groups[0]["lr"])
 
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        self._last_step = self._schedule.schedule_step(trainer)
+
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
-        step = trainer.global_step
-        if step == self._last_step:  # gradient accumulation: no optimizer step in this batch
-            return
-        self._last_step = step
-        done = step - 1  # the optimizer step that just completed
-        spe, planned = self._spe(), self._schedule.fit_total_steps
-        total = None if math.isinf(planned) else int(planned)  # unit="fraction" places cycles by the total
-        cycle = self._schedule.cycle_at(done, spe, total)
-        if cycle >= 0 and self._schedule.cycle_at(done + 1, spe, total) > cycle:
-            self._snapshot(trainer, pl_module, cycle, done)
+        # The optimizer steps this batch took (none under gradient accumulation), in the schedule's count.
+        step = self._schedule.schedule_step(trainer)
+        first, self._last_step = self._last_step, step
+        for done in range(first, step):  # done: an optimizer step that just completed
+            cycle = self._cycle(done)
+            if cycle >= 0 and self._cycle(done + 1) > cycle:
+                self._snapshot(trainer, pl_module, cycle, done)
 
     def _snapshot(self, trainer: pl.Trainer, pl_module: pl.LightningModule, cycle: int, step: int) -> None:
         val = {
@@ -458,7 +481,7 @@ class SnapshotEnsemble(Callback):
         meta = {
             "cycle": cycle,
             "step": step,
-            "global_step": step + 1,
+            "global_step": trainer.global_step,
             "epoch": trainer.current_epoch,
             "lr": self._lr,
             "module": type(pl_module).__qualname__,
