@@ -56,8 +56,8 @@ def check_real(
     """
     if value is None and optional:
         return None
-    lo = "(" if low_open else "["
-    hi = ")" if high_open else "]"
+    lo = "(" if low_open or low is None else "["  # an open end at -inf/inf: infinity is not finite
+    hi = ")" if high_open or high is None else "]"
     allowed = f"a finite number in {lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
     if optional:
         allowed += " or None"

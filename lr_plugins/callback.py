@@ -40,6 +40,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 from typing_extensions import Unpack  # typing.Unpack from Python 3.11 on
 
 from lr_plugins._validation import check_bool, check_choice
+from lr_plugins.distributed import on_rank_zero
 from lr_plugins.length_change import Plan, replan
 from lr_plugins.lr_logging import LRLog, lr_tags, momentum_tags, monitor_logs, should_log
 from lr_plugins.optimizer_check import check_optimizers
@@ -688,18 +689,26 @@ class Plateau(ScheduleCallback, PlateauCurve):
             self._feed(trainer)
 
     def _feed(self, trainer: pl.Trainer) -> None:
-        """Give the rule the monitored value (from the end of the warmup on); rewrite the LR if it dropped."""
-        value = trainer.callback_metrics.get(self.monitor)
-        if value is None:
-            logged = ", ".join(repr(k) for k in sorted(trainer.callback_metrics)) or "none"
-            raise ValueError(
-                f"monitor={self.monitor!r} is not allowed: no metric of that name is logged (logged: {logged}); "
-                "set monitor to one of them, or log it with self.log in validation_step."
-            )
+        """Give the rule the monitored value (from the end of the warmup on); rewrite the LR if it dropped.
+
+        All ranks follow rank 0's value (one LR everywhere, also with unsynced metrics); a metric
+        that rank 0 does not have stops every rank with the same error, never rank 0 or 1 alone.
+        """
+
+        def observed() -> float:
+            value = trainer.callback_metrics.get(self.monitor)
+            if value is None:
+                logged = ", ".join(repr(k) for k in sorted(trainer.callback_metrics)) or "none"
+                raise ValueError(
+                    f"monitor={self.monitor!r} is not allowed: no metric of that name is logged (logged: {logged}); "
+                    "set monitor to one of them, or log it with self.log in validation_step."
+                )
+            return float(value)
+
+        seen = on_rank_zero(trainer, observed)
         step = trainer.global_step
         if step < self.warmup * self.steps_per_unit(self._steps_per_epoch, self._total_steps):
             return  # still warming up: a plateau of the rising LR means nothing
-        seen: float = trainer.strategy.broadcast(float(value), src=0)  # all ranks follow rank 0: one LR everywhere
         if self.observe(seen, self._peak(0)):
             self._apply(step)  # the next optimizer step uses the reduced LR
 

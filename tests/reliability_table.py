@@ -97,6 +97,10 @@ ROWS: list[Row] = [
          "tests/test_snapshot_safety.py::test_ddp_with_a_logger_leaves_out_a_member_deleted_on_rank_0",
          "tests/test_snapshot_safety.py::test_ddp_refuses_a_bad_dirpath_on_every_rank_without_hanging",
          "tests/test_callback.py::test_ddp_two_processes_apply_and_log_the_single_process_lr")),
+    Row("DDP failures (2 processes, ddp_spawn, TensorBoard logger): a failure on one rank",
+        "every rank stops with the same one-line error, which reaches the parent process; no hang (120 s timeout)",
+        ("tests/test_distributed.py::test_a_failure_of_rank_zeros_work_stops_every_rank_with_its_error",
+         "tests/test_schedules_plateau.py::test_under_ddp_a_metric_logged_on_rank_zero_only_drives_every_rank")),
 ]
 
 

@@ -55,7 +55,7 @@ BAD_CLI = [
     (["trainer=ddp", "schedule.unit=epoch", "schedule.warmup=100"], ["warmup=100", "longer than training"]),
     pytest.param(["schedule.unit=epoch", "schedule.warmup=30", "trainer.max_epochs=20"], ["warmup=30", "longer than training"], marks=SLOW),
     pytest.param(["schedule.max_lr=abc"], ["max_lr='abc'", "finite number"], marks=SLOW),
-    pytest.param(["schedule.warmup=-1"], ["warmup=-1", "[0.0, inf]"], marks=SLOW),
+    pytest.param(["schedule.warmup=-1"], ["warmup=-1", "[0.0, inf)"], marks=SLOW),
     pytest.param(["+schedule.hlod=3"], ["hlod", "allowed keys", "hold"], marks=SLOW),
     pytest.param(["data.batch_size=0"], ["batch_size=0", ">= 1"], marks=SLOW),
     pytest.param(["model.lr=abc"], ["model", "lr"], marks=SLOW),

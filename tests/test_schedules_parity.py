@@ -173,7 +173,7 @@ def test_sgdr_cycle_length_none_needs_the_length_of_training():
         SGDR(max_lr=0.1, cycle_length=None, warmup=2).cycle_ends(20, steps_per_epoch=10)
     assert SGDR(cycle_length=None, unit="step").lr_at(0, total_steps=1) == 1.0  # a 1-step fast_dev_run
     with pytest.raises(TypeError, match="cycle_length='10' is not allowed: cycle_length must be a finite number in "
-                                        r"\[1e-06, inf\] or None"):
+                                        r"\[1e-06, inf\) or None"):
         SGDR(cycle_length="10")
 
 

@@ -177,3 +177,30 @@ def test_under_ddp_every_rank_follows_rank_zeros_value(tmp_path):
     assert ranks[0] == ranks[1]  # rank 1's own (improving) loss would never reduce the LR
     ref = [0.2] + torch_plateau_lrs([5.0] * 6, 0.2, factor=0.5, patience=1)[:-1]
     close(ranks[0], np.repeat(ref, SPE))
+
+
+class LogsOnRankZeroOnly(Scripted):
+    """Logs the monitored loss from rank 0 alone (as ``rank_zero_only=True`` is meant): rank 1 has no such metric."""
+
+    def validation_step(self, batch, batch_idx):
+        if self.global_rank == 0:
+            self.log("val_loss", torch.tensor(self.values[self.current_epoch], dtype=torch.float64), rank_zero_only=True)
+
+    on_train_end = RankSkewed.on_train_end
+    on_train_batch_start = RankSkewed.on_train_batch_start
+
+
+@pytest.mark.slow  # two spawned processes
+@pytest.mark.timeout(120)
+def test_under_ddp_a_metric_logged_on_rank_zero_only_drives_every_rank(tmp_path):
+    """Each rank used to check the monitored metric itself: rank 1 (which has no metric) stopped with
+    'no metric of that name is logged' while rank 0 waited at the broadcast of its value."""
+    module = LogsOnRankZeroOnly([5.0] * 6)
+    module.out, module.lrs = tmp_path, []
+    trainer = make_trainer(tmp_path, [Plateau(factor=0.5, patience=1)], max_epochs=6, limit_val_batches=1,
+                           strategy="ddp_spawn", devices=2)
+    trainer.fit(module, make_loader(n=64, batch_size=8), make_loader(n=16, batch_size=8))
+    ranks = [eval((tmp_path / f"rank{r}.txt").read_text()) for r in (0, 1)]
+    assert ranks[0] == ranks[1]
+    ref = [0.2] + torch_plateau_lrs([5.0] * 6, 0.2, factor=0.5, patience=1)[:-1]
+    close(ranks[0], np.repeat(ref, SPE))

@@ -182,7 +182,7 @@ def test_set_peak_equals_constructing_with_that_peak(name, start):
 
 
 @pytest.mark.parametrize("name", list(CURVES))
-@pytest.mark.parametrize("bad,exc,words", [(0.0, ValueError, "(0.0, inf]"), (-1, ValueError, "(0.0, inf]"),
+@pytest.mark.parametrize("bad,exc,words", [(0.0, ValueError, "(0.0, inf)"), (-1, ValueError, "(0.0, inf)"),
                                             (float("nan"), ValueError, "finite"), ("0.1", TypeError, "number"),
                                             (True, TypeError, "number"), (None, TypeError, "number")])
 def test_set_peak_refuses_bad_values_and_changes_nothing(name, bad, exc, words):

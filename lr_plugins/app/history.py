@@ -15,6 +15,7 @@ from typing import Any
 import lightning.pytorch as L
 
 from lr_plugins.callback import ScheduleCallback, momentum_tags
+from lr_plugins.distributed import on_rank_zero
 from lr_plugins.files import write_json
 
 __all__ = ["RunHistory"]
@@ -67,5 +68,6 @@ class RunHistory(L.Callback):
         self.on_fit_end(trainer, pl_module)  # an interrupted run (SIGTERM, Ctrl+C) keeps the steps it ran
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.global_rank == 0:
-            write_json(self.path, {"step": self.steps, "lr": self.lrs, "epoch": self.epochs, "val_acc": self.val_acc})
+        # rank 0 writes; a failed write (a full disk) ends every rank with its message, none waits at teardown
+        on_rank_zero(trainer, write_json, self.path,
+                     {"step": self.steps, "lr": self.lrs, "epoch": self.epochs, "val_acc": self.val_acc})

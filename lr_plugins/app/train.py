@@ -51,6 +51,7 @@ from lr_plugins.app.run_guard import remove_created
 from lr_plugins.app.signals import Interrupted, Interruption, record_interrupted
 from lr_plugins.app.summary import RESULT_FILE, format_metric
 from lr_plugins.app.validate import check_trainer, validate
+from lr_plugins.distributed import error_line
 from lr_plugins.files import write_json
 
 __all__ = ["cli", "main", "train", "config_dir", "ConfigError", "RESULT_FILE", "instantiate_callbacks", "resolve_ckpt_path",
@@ -296,7 +297,7 @@ def _sweep_job_in_own_folder(cfg: DictConfig, run_dir: Path) -> float | None:
         if isinstance(e, ConfigError):
             error = f"invalid config, nothing was trained: {one_line(e)}"
         else:
-            error = f"{type(e).__name__}: {one_line(e)}"
+            error = error_line(e)  # a ddp_spawn worker's own error line, not its whole traceback
             logging.getLogger(__name__).exception("job %s failed", run_dir.name)
         print(f"lr-train: job {run_dir.name} failed: {error}", file=sys.stderr)
         write_json(run_dir / RESULT_FILE, {"overrides": _overrides(), "status": "failed", "error": error,

@@ -13,7 +13,8 @@ import numpy as np
 from lightning.pytorch.callbacks import Callback
 
 from lr_plugins._validation import check_bool, check_choice, check_int, check_real
-from lr_plugins.files import unwritable_reason, write_atomic
+from lr_plugins.distributed import on_rank_zero
+from lr_plugins.files import disk_full_hint, unwritable_reason, write_atomic
 from lr_plugins.finder.apply import apply_lr
 from lr_plugins.finder.auto import planned_total, resolve_rule
 from lr_plugins.finder.range_test import ramp, run_range_test
@@ -140,8 +141,7 @@ class LRFinder(Callback):
         # Every rank resolves the folder: trainer.log_dir is a collective (a broadcast), so it must
         # never be called inside a rank-0-only branch. Rank 0 test-writes it; all ranks learn the verdict.
         folder = self.resolve_output_dir(trainer)
-        problem = unwritable_reason(folder, create=True) if folder is not None and trainer.is_global_zero else None
-        problem = trainer.strategy.broadcast(problem, src=0)
+        problem = on_rank_zero(trainer, unwritable_reason, folder, create=True) if folder is not None else None
         if problem:
             what = f"output_dir={str(self.output_dir)!r}" if self.output_dir is not None else f"the log folder {str(folder)!r}"
             raise ValueError(f"LRFinder: {what} is not allowed: {problem}; it must be a folder this run can create and write.")
@@ -161,10 +161,8 @@ class LRFinder(Callback):
                     warnings.warn(f"LRFinder: {note}", UserWarning, stacklevel=2)
             if self.apply:
                 self.applied = apply_lr(trainer, self.result.suggestion)
-            if trainer.is_global_zero:
-                self._write_outputs(trainer, folder)
-                if self.verbose:
-                    print(self.result.summary(), flush=True)
+            # rank 0 writes; a failed write stops every rank with its message (no rank waits at a collective)
+            on_rank_zero(trainer, self._write_outputs, trainer, folder)
         if self.stop:
             trainer.should_stop = True
 
@@ -294,7 +292,23 @@ class LRFinder(Callback):
         return None
 
     def _write_outputs(self, trainer: pl.Trainer, folder: Path | None) -> None:
-        """Rank 0 only: no collective in here (``folder`` was resolved on every rank)."""
+        """Rank 0 only: write the outputs, print the summary; no collective in here (``folder`` was resolved on every rank).
+
+        Raises:
+            OSError: a file cannot be written (one line naming it and why, e.g. the disk is full).
+        """
+        try:
+            self._write_files(trainer, folder)
+        except OSError as e:
+            name = e.filename2 or folder  # os.replace's target (a folder in the way), else the output folder
+            raise OSError(
+                f"LRFinder could not write its outputs to {str(name)!r}: {disk_full_hint(e)}. The range test ran but the fit "
+                "stops here; free space or move away what is in the way, or pass another output_dir."
+            ) from e
+        if self.verbose and self.result is not None:
+            print(self.result.summary(), flush=True)
+
+    def _write_files(self, trainer: pl.Trainer, folder: Path | None) -> None:
         result = self.result
         assert result is not None
         tensorboards = [lg for lg in trainer.loggers if type(lg).__name__ == "TensorBoardLogger"]

@@ -28,7 +28,9 @@ that is missing, truncated, foreign or does not fit the module exactly when it i
 validation, test) is left out with a warning. A failed write names the file and why
 (:func:`lr_plugins.files.disk_full_hint`).
 Under DDP rank 0 writes and checks the files and broadcasts its verdict; every collective
-(``trainer.log_dir``, broadcasts, barriers) runs on all ranks.
+(``trainer.log_dir``, broadcasts, barriers) runs on all ranks, and a failure of rank 0's work
+(a refused folder, a failed write) is raised on every rank with the same message
+(:func:`lr_plugins.distributed.on_rank_zero`), so the fit ends instead of waiting at a barrier.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from lightning.pytorch.callbacks import Callback
 
 from lr_plugins._validation import check_bool, check_choice, check_int
 from lr_plugins.callback import ScheduleCallback
+from lr_plugins.distributed import on_rank_zero
 from lr_plugins.files import disk_full_hint, unwritable_reason
 from lr_plugins.schedules import CyclicCurve
 from lr_plugins.snapshot.evaluate import TASKS, default_input, default_target, evaluate_ensemble, misfit
@@ -178,12 +181,10 @@ class SnapshotEnsemble(Callback):
         # Every rank asks for the folder (trainer.log_dir is a collective); rank 0 prepares it and
         # every rank gets its verdict, so a refusal stops all of them before the first step.
         self._dir = self._resolve_dir(trainer)
-        verdict: tuple[str | None, str] | None = None
-        if trainer.is_global_zero:  # a new run id per instance (a resume takes the checkpoint's at train start)
-            verdict = (self._prepare_dir(trainer.ckpt_path is not None), self.run_id or uuid.uuid4().hex)
-        verdict = trainer.strategy.broadcast(verdict, src=0)
-        assert verdict is not None
-        error, self.run_id = verdict
+        # a new run id per instance (a resume takes the checkpoint's at train start)
+        error, self.run_id = on_rank_zero(
+            trainer, lambda: (self._prepare_dir(trainer.ckpt_path is not None), self.run_id or uuid.uuid4().hex)
+        )
         if error:
             raise ValueError(error)
 
@@ -245,8 +246,7 @@ class SnapshotEnsemble(Callback):
         if trainer.ckpt_path is not None:
             if state is not None:  # None for a checkpoint from before run ids: the run stays without one
                 self.run_id = state["run"]
-            error = self._foreign(state) if trainer.is_global_zero else None
-            error = trainer.strategy.broadcast(error, src=0)
+            error = on_rank_zero(trainer, self._foreign, state)
             if error:
                 raise ValueError(error)
         if state is not None:
@@ -271,8 +271,7 @@ class SnapshotEnsemble(Callback):
                 self._memory[r["file"]] = load_snapshot(path, map_location=pl_module.device)["state_dict"]
         self._last_step = self._schedule.schedule_step(trainer)
         self._warn_if_no_cycle_ends(trainer)
-        error = self._check_space(trainer, pl_module) if trainer.is_global_zero else None
-        error = trainer.strategy.broadcast(error, src=0)
+        error = on_rank_zero(trainer, self._check_space, trainer, pl_module)
         if error:
             raise OSError(error)
 
@@ -376,8 +375,8 @@ class SnapshotEnsemble(Callback):
         module exactly (:func:`~lr_plugins.snapshot.evaluate.misfit`: the same tensor names and
         shapes). Members kept in memory need no file.
         """
-        bad: list[str] | None = None
-        if trainer.is_global_zero:
+
+        def check() -> list[str]:
             bad = []
             for r, path in zip(self.records, self.paths):
                 if r["file"] in self._memory:
@@ -388,7 +387,9 @@ class SnapshotEnsemble(Callback):
                     why = str(e)
                 if why is not None:
                     bad.append(f"{r['file']} ({why})")
-        bad = trainer.strategy.broadcast(bad, src=0)
+            return bad
+
+        bad = on_rank_zero(trainer, check)
         if not bad:
             return
         names = {b.split(" ", 1)[0] for b in bad}
@@ -489,37 +490,42 @@ class SnapshotEnsemble(Callback):
         }
         assert self._dir is not None
         name = snapshot_name(cycle, step)
-        if trainer.is_global_zero:
-            other = self._other_runs_file(name)
-            if other is not None:
-                raise FileExistsError(
-                    f"SnapshotEnsemble will not write the snapshot {str(self._dir / name)!r} after optimizer step "
-                    f"{step}: {other}, which appeared after this fit started. It is left as it was; move it away "
-                    "(or give each run its own dirpath) and resume from the last checkpoint."
-                )
-            try:
-                self._write(self._dir, pl_module.state_dict(), meta)
-            except OSError as e:
-                error = OSError(
-                    f"SnapshotEnsemble could not write the snapshot {str(self._dir / name)!r} after optimizer step "
-                    f"{step}: {disk_full_hint(e)}. The earlier snapshots are kept and no partial file is left; fix "
-                    "that (free space, or move away what is in the way) and resume from the last checkpoint."
-                )
-                error.errno = e.errno
-                raise error from e
+        records = [r for r in self.records if r["file"] != name] + [{"cycle": cycle, "step": step, "file": name}]
+        evicted = records[: -self.keep] if self.keep is not None else []
+        # Rank 0 writes and evicts; its error (if any) stops every rank (this is also the ranks' barrier).
+        on_rank_zero(trainer, self._save, pl_module, meta, name, evicted)
         self._written.add(name)
-        self.records = [r for r in self.records if r["file"] != name]
-        self.records.append({"cycle": cycle, "step": step, "file": name})
+        self.records = records[len(evicted) :]
         if self.in_memory:
             self._memory[name] = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
-        if self.keep is not None and len(self.records) > self.keep:
-            evicted, self.records = self.records[: -self.keep], self.records[-self.keep :]
-            for r in evicted:
-                self._memory.pop(r["file"], None)
-                path = confined(self._dir, r["file"])  # records are checked on resume; this checks again
-                if trainer.is_global_zero and path is not None:
-                    path.unlink(missing_ok=True)
-        trainer.strategy.barrier("lr_plugins.snapshot")
+        for r in evicted:
+            self._memory.pop(r["file"], None)
+
+    def _save(self, pl_module: pl.LightningModule, meta: dict[str, Any], name: str, evicted: list[dict[str, Any]]) -> None:
+        """Rank 0: write the snapshot ``name`` (never over another run's file), then delete the ``evicted`` ones."""
+        assert self._dir is not None
+        step = meta["step"]
+        other = self._other_runs_file(name)
+        if other is not None:
+            raise FileExistsError(
+                f"SnapshotEnsemble will not write the snapshot {str(self._dir / name)!r} after optimizer step "
+                f"{step}: {other}, which appeared after this fit started. It is left as it was; move it away "
+                "(or give each run its own dirpath) and resume from the last checkpoint."
+            )
+        try:
+            self._write(self._dir, pl_module.state_dict(), meta)
+        except OSError as e:
+            error = OSError(
+                f"SnapshotEnsemble could not write the snapshot {str(self._dir / name)!r} after optimizer step "
+                f"{step}: {disk_full_hint(e)}. The earlier snapshots are kept and no partial file is left; fix "
+                "that (free space, or move away what is in the way) and resume from the last checkpoint."
+            )
+            error.errno = e.errno
+            raise error from e
+        for r in evicted:
+            path = confined(self._dir, r["file"])  # records are checked on resume; this checks again
+            if path is not None:
+                path.unlink(missing_ok=True)
 
     def _other_runs_file(self, name: str) -> str | None:
         """What stands at ``name`` if it is not this run's to overwrite (a snapshot of another run), else ``None``."""
