@@ -97,10 +97,6 @@ ROWS: list[Row] = [
          "tests/test_snapshot_safety.py::test_ddp_with_a_logger_leaves_out_a_member_deleted_on_rank_0",
          "tests/test_snapshot_safety.py::test_ddp_refuses_a_bad_dirpath_on_every_rank_without_hanging",
          "tests/test_callback.py::test_ddp_two_processes_apply_and_log_the_single_process_lr")),
-    Row("DDP failures (2 processes, ddp_spawn, TensorBoard logger): a failure on one rank",
-        "every rank stops with the same one-line error, which reaches the parent process; no hang (120 s timeout)",
-        ("tests/test_distributed.py::test_a_failure_of_rank_zeros_work_stops_every_rank_with_its_error",
-         "tests/test_schedules_plateau.py::test_under_ddp_a_metric_logged_on_rank_zero_only_drives_every_rank")),
 ]
 
 
@@ -108,6 +104,51 @@ LC = "tests/test_callback_lifecycle.py::"
 LEN = "tests/test_length_change.py::"
 SNAP = "tests/test_snapshot_safety.py::"
 LIFECYCLE: list[Row] = [
+    Row("Preemption, kill -9 and resume in lr-train (last.ckpt every epoch or N steps, SIGTERM/SIGINT, SLURM, "
+        "ckpt_path=last, a run that ended before its schedule)",
+        "the exact step is saved, result.json says interrupted, exit 143/130, a sweep writes its summary; "
+        "ckpt_path=last names the run it continues and continues it bit-identically",
+        ("tests/test_checkpointing.py::test_kill_9_after_epoch_2_of_3_then_ckpt_path_last_continues_that_run",
+         "tests/test_checkpointing.py::test_step_interval_checkpoint_is_written_mid_epoch",
+         "tests/test_signals.py::test_signal_saves_the_exact_step_and_resume_continues_bit_identically",
+         "tests/test_signals.py::test_sigterm_in_a_sweep_stops_launching_and_writes_the_summary",
+         "tests/test_signals.py::test_under_slurm_lightnings_requeue_handler_stays_and_sigterm_still_saves",
+         "tests/test_outcome.py::test_result_json_reports_a_run_stopped_before_its_schedule_ended",
+         "tests/test_outcome.py::test_the_schedule_callbacks_own_report_comes_first"),
+        risk="data lost"),
+    Row("Optuna searches with a refused or failed trial, a metric no job logs, a reversed interval",
+        "the failed trial is a failed trial, the rest run and the summary is written; a bad search is refused "
+        "before the first trial in one line",
+        ("tests/test_optuna_trials.py::test_a_refused_trial_is_a_failed_trial_and_the_search_goes_on",
+         "tests/test_optuna_trials.py::test_a_bad_search_is_refused_before_the_first_trial",
+         "tests/test_optuna_trials.py::test_a_metric_the_model_does_not_log_stops_the_search_at_the_first_job"),
+        risk="traceback or misleading line"),
+    Row("Run folders shared by two live runs, sweeps sharing a folder or a subdir",
+        "one live run per folder (the second refused naming the holder, touching nothing); a refused run removes "
+        "only its own files; no sweep job writes into another job's folder",
+        ("tests/test_run_lock.py::test_second_run_into_a_live_runs_folder_is_refused_naming_the_holder_and_touches_nothing",
+         "tests/test_run_lock.py::test_a_stale_lock_of_a_dead_run_is_taken_over",
+         "tests/test_run_lock.py::test_lock_is_exclusive_between_processes",
+         "tests/test_run_lock.py::test_refused_run_removes_only_its_own_files_from_a_folder_it_created",
+         "tests/test_run_lock.py::test_sweep_jobs_sharing_a_subdir_never_write_into_each_others_folder"),
+        risk="data lost"),
+    Row("Bad input that escaped: ckpt_path files (truncated, text, a snapshot, another architecture), save_top_k, "
+        "limit_train_batches 0 or below one batch, max_epochs=null, the slurm launcher without SLURM",
+        "refused before any step in one line naming the key, exit 2, no partial folder",
+        ("tests/test_checkpointing.py::test_save_top_k_abc_is_one_line_naming_the_key",
+         "tests/test_checkpointing.py::test_last_checkpoint_refuses_a_bad_save_top_k_naming_it",
+         "tests/test_checkpointing.py::test_read_checkpoint_names_what_is_wrong",
+         "tests/test_checkpointing.py::test_lr_train_refuses_a_bad_ckpt_path_file_before_training_and_leaves_no_folder",
+         "tests/test_fit_checks.py::test_a_fraction_below_one_batch_is_one_line_naming_limit_train_batches",
+         "tests/test_fit_checks.py::test_zero_train_batches_is_refused_as_such_not_as_infinite_training",
+         "tests/test_launch_checks.py::test_slurm_launcher_without_slurm_is_one_line_before_any_job",
+         "tests/test_preview.py::test_plan_reads_the_trainer_like_the_callback"),
+        risk="traceback or misleading line"),
+    Row("DDP failures (2 processes, ddp_spawn, TensorBoard logger): a failure on one rank",
+        "every rank stops with the same one-line error, which reaches the parent process; no hang (120 s timeout)",
+        ("tests/test_distributed.py::test_a_failure_of_rank_zeros_work_stops_every_rank_with_its_error",
+         "tests/test_schedules_plateau.py::test_under_ddp_a_metric_logged_on_rank_zero_only_drives_every_rank"),
+        risk="hang"),
     Row("Resume with another length of training or steps per epoch (named cases)",
         "seamless (every LR equals the new plan's closed form) or refused before any step with the LR before "
         "and after and both ways on; on_length_change=continue starts at the current LR",
