@@ -696,8 +696,11 @@ class Plateau(ScheduleCallback, PlateauCurve):
                 f"monitor={self.monitor!r} is not allowed: no metric of that name is logged (logged: {logged}); "
                 "set monitor to one of them, or log it with self.log in validation_step."
             )
-        step = trainer.global_step
-        if step < self.warmup * self.steps_per_unit(self._steps_per_epoch, self._total_steps):
+        step = self._step(trainer)
+        # The warmup in curve steps: a re-planned fit (another accumulation on resume, ...) runs the
+        # curve at v(step), with the plan's steps per epoch and total.
+        plan = self._length_plan
+        if plan.curve_step(step) < self.warmup * self.steps_per_unit(plan.curve_steps_per_epoch, plan.curve_total):
             return  # still warming up: a plateau of the rising LR means nothing
         if self.observe(float(value), self._peak(0)):
             self._apply(step)  # the next optimizer step uses the reduced LR
