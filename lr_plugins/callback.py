@@ -306,7 +306,7 @@ class ScheduleCallback(Callback, Curve):
 
     def _refusal(self, trainer: pl.Trainer, old: Plan, new: Plan, step: int) -> str:
         name, peak = type(self).__name__, self._peak(0)
-        before = self.lr(old.curve_step(step), old.curve_total, old.curve_steps_per_epoch, peak)
+        before = self.lr(old.used_step(step), old.curve_total, old.curve_steps_per_epoch, peak)
         after = self.lr(new.curve_step(step), new.curve_total, new.curve_steps_per_epoch, peak)
         keep = []
         if new.steps_per_epoch != old.steps_per_epoch:

@@ -21,7 +21,10 @@ does not depend on the length, ``v(s) <= min(free(T_v), free(T_v'))`` with
 way on is to *continue*: re-plan the rest of the old curve from the current LR onto the steps
 left, ending where the old plan ended,
 
-    v(k) = v(s) + (k - s) * (T_v - v(s)) / (T_new - s),    T_v unchanged.
+    v(k) = v(s) + (k - s) * (T_v - v(s)) / (T_new - s),    T_v unchanged;
+
+when the old plan had ended (``s >= N_old``) nothing of it is left: the LR the last step used,
+that of ``v(N_old - 1)``, is kept to the new end (``Plan.used_step``).
 
 Example:
     >>> from lr_plugins import WarmupCosine
@@ -80,6 +83,20 @@ class Plan:
         """``v(step)``, the step the curve is evaluated at."""
         return self.at + (step - self.anchor) * self.rate
 
+    def used_step(self, step: int) -> float:
+        """The curve step whose LR optimizer ``step`` uses: ``v(step)``, or ``v(N - 1)`` from the end ``N`` on.
+
+        Past the plan's last step the schedule writes no LR: the optimizer keeps the last step's
+        (an SGDR whose cycle ends with the training does not jump to the next restart's peak).
+
+        Example:
+            >>> Plan(steps_per_epoch=10, total_steps=100).used_step(120)
+            99.0
+        """
+        if math.isfinite(self.total_steps) and step >= self.total_steps >= 1:
+            return self.curve_step(int(self.total_steps) - 1)
+        return self.curve_step(step)
+
     def to_state(self) -> dict[str, float]:
         """The warp as a checkpoint stores it (``checkpoint state["warp"]``)."""
         return {"anchor": self.anchor, "at": self.at, "rate": self.rate, "total": self.curve_total,
@@ -133,6 +150,8 @@ def replan(curve: Any, plan: Plan, step: int, steps_per_epoch: float, total_step
     free = min(curve.total_free_steps(old_total, old_spe), curve.total_free_steps(new_total, old_spe))
     if v <= free:
         return follow, None
+    if step >= plan.total_steps:  # the old curve has ended: keep the LR its last step used
+        return follow, replace(follow, at=plan.used_step(step), rate=0.0, curve_total=old_total)
     cont_rate = (old_total - v) / left if math.isfinite(left) else rate
     cont = replace(follow, rate=max(cont_rate, 0.0), curve_total=old_total)
     return follow, cont
