@@ -488,7 +488,7 @@ class CyclicCurve(Curve):
         spu = self.steps_per_unit(steps_per_epoch, total_steps)
         return self._cycle_of_step(step, spu, total_steps / spu - self.warmup)
 
-    def _cycle_of_step(self, step: int, spu: float, total: float) -> int:
+    def _cycle_of_step(self, step: float, spu: float, total: float) -> int:
         t = step / spu - self.warmup
         return -1 if t < 0 else self.cycle_index(t, total)
 
