@@ -40,10 +40,11 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["Plan", "replan"]
+__all__ = ["Plan", "replan", "planned_curve_steps"]
 
 
 @dataclass(frozen=True)
@@ -155,3 +156,38 @@ def replan(curve: Any, plan: Plan, step: int, steps_per_epoch: float, total_step
     cont_rate = (old_total - v) / left if math.isfinite(left) else rate
     cont = replace(follow, rate=max(cont_rate, 0.0), curve_total=old_total)
     return follow, cont
+
+
+def planned_curve_steps(curve: Any, epoch_steps: Sequence[int], max_steps: float = math.inf) -> list[tuple[float, float, float]]:
+    """``(v(k), T_v, spe_v)`` of every optimizer step ``k`` of a fit whose epoch ``e`` has ``epoch_steps[e]`` steps.
+
+    What the callback evaluates the curve with when the steps per epoch change from one epoch to
+    the next (a ``GradientAccumulationScheduler``): at each epoch start the total is re-counted
+    at that epoch's steps per epoch (capped at ``max_steps``) and the plan re-planned as during a
+    fit (:func:`replan`; a change that is not seamless continues from the current LR).
+    ``curve.lr(v, T_v, spe_v, peak)`` is then the LR of step ``k``.
+
+    Example:
+        >>> from lr_plugins import WarmupCosine
+        >>> steps = planned_curve_steps(WarmupCosine(), [4, 4, 2, 2])  # accumulation 1 -> 2 at epoch 2
+        >>> [v for v, _, _ in steps]
+        [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 12.0, 14.0]
+        >>> steps[-1][1:]  # the curve's own total (4 epochs of 4 steps) and steps per epoch
+        (16.0, 4.0)
+    """
+    out: list[tuple[float, float, float]] = []
+    plan: Plan | None = None
+    done, epochs = 0, len(epoch_steps)
+    for e, spe in enumerate(epoch_steps):
+        total = min(float(done + spe * (epochs - e)), float(max_steps))
+        if plan is None:
+            plan = Plan(steps_per_epoch=float(spe), total_steps=total)
+        elif spe != plan.steps_per_epoch or total != plan.total_steps:
+            follow, cont = replan(curve, plan, done, float(spe), total)
+            plan = follow if cont is None else cont
+        end = int(min(done + spe, total))
+        out.extend((plan.curve_step(k), plan.curve_total, plan.curve_steps_per_epoch) for k in range(done, end))
+        done = end
+        if done >= total:
+            break
+    return out
