@@ -146,3 +146,12 @@ def test_replan_time_warp_and_continue_by_hand():
     assert cont is not None and cont.curve_total == 40 and cont.curve_step(80) == pytest.approx(40.0)
     assert follow.curve_total == 80 and not follow.warped
     assert replan(step_cos, old, 0, steps_per_epoch=4, total_steps=20) == (Plan(4, 20), None)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import lr_plugins.length_change as module
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
