@@ -43,7 +43,7 @@ from lr_plugins._validation import check_bool, check_choice
 from lr_plugins.length_change import Plan, replan
 from lr_plugins.lr_logging import LRLog, lr_tags, momentum_tags, monitor_logs, should_log
 from lr_plugins.optimizer_check import check_optimizers
-from lr_plugins.schedule_free import is_schedule_free, schedule_free_twin, set_mode
+from lr_plugins.schedule_free import eval_weights, is_schedule_free, schedule_free_twin, set_mode
 from lr_plugins.schedule_state import STATE_KEY, check_state, find_state
 from lr_plugins.schedules import (
     CommonArgs,
@@ -702,7 +702,8 @@ class Plateau(ScheduleCallback, PlateauCurve):
         plan = self._length_plan
         if plan.curve_step(step) < self.warmup * self.steps_per_unit(plan.curve_steps_per_epoch, plan.curve_total):
             return  # still warming up: a plateau of the rising LR means nothing
-        if self.observe(float(value), self._peak(0)):
+        seen: float = trainer.strategy.broadcast(float(value), src=0)  # all ranks follow rank 0: one LR everywhere
+        if self.observe(seen, self._peak(0)):
             self._apply(step)  # the next optimizer step uses the reduced LR
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
@@ -765,9 +766,16 @@ class ScheduleFree(ScheduleCallback, ScheduleFreeCurve):
         set_mode(trainer.optimizers, "eval")  # a fit ends with the averaged weights in the module
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        """Save the averaged (eval) weights, with the optimizers marked as in eval mode.
+
+        Saved during training, the live weights are put back bit for bit afterwards, so that
+        saving a checkpoint does not change the run; a fit resumed from it turns the averaged
+        weights back into training ones (``train()``), exact up to float rounding.
+        """
         super().on_save_checkpoint(trainer, pl_module, checkpoint)
-        if set_mode(trainer.optimizers, "eval"):  # saved in train mode: keep the averaged weights instead
-            checkpoint["state_dict"] = trainer.strategy.lightning_module_state_dict()
-            for state in checkpoint.get("optimizer_states", []):
-                for group in state.get("param_groups", []):
-                    group["train_mode"] = False
+        with eval_weights(trainer.optimizers) as switched:
+            if switched:
+                checkpoint["state_dict"] = {k: v.clone() for k, v in trainer.strategy.lightning_module_state_dict().items()}
+        for state in checkpoint.get("optimizer_states", []):
+            for group in state.get("param_groups", []):
+                group["train_mode"] = False

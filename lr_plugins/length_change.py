@@ -17,7 +17,9 @@ new length:
 
 It is *seamless* when ``T_v'`` equals ``T_v`` or when every curve step run so far is one whose LR
 does not depend on the length, ``v(s) <= min(free(T_v), free(T_v'))`` with
-``free = curve.total_free_steps``. Otherwise the LR at step ``s`` would jump, and the other
+``free = curve.total_free_steps``, or when both lengths give the same LR at curve steps
+``v(s) - 1`` and ``v(s)`` (a flat phase after a warmup counted in fractions of training, as in
+the ``wsd`` preset's stable phase: no jump, and the new plan decays at its own end). Otherwise the LR at step ``s`` would jump, and the other
 way on is to *continue*: re-plan the rest of the old curve from the current LR onto the steps
 left, ending where the old plan ended,
 
@@ -118,6 +120,22 @@ def _same(a: float, b: float) -> bool:
     return a == b or (math.isfinite(a) and math.isfinite(b) and math.isclose(a, b, rel_tol=1e-12))
 
 
+def _joins_flat(curve: Any, v: float, old_total: float, new_total: float, spe: float) -> bool:
+    """Whether both lengths put curve step ``v`` and the one before it on the same LR: no jump.
+
+    This admits the flat phases of curves whose earlier phases are counted in fractions of
+    training: a ``wsd`` preset (``unit="fraction"``) resumed in its stable phase, a
+    ``warmup_cosine`` in its hold. Its warmup already ran under the old length; from ``v`` on,
+    both plans hold the same LR, and the new plan decays at the new end.
+    """
+    if not (math.isfinite(old_total) and math.isfinite(new_total)) or v < 1:
+        return False
+    try:
+        return all(curve.lr(k, old_total, spe, 1.0) == curve.lr(k, new_total, spe, 1.0) for k in (v - 1, v))
+    except (ValueError, ZeroDivisionError, OverflowError):
+        return False
+
+
 def replan(curve: Any, plan: Plan, step: int, steps_per_epoch: float, total_steps: float) -> tuple[Plan, Plan | None]:
     """The plans for a fit whose steps per epoch or total became ``steps_per_epoch`` / ``total_steps`` at ``step``.
 
@@ -149,7 +167,7 @@ def replan(curve: Any, plan: Plan, step: int, steps_per_epoch: float, total_step
     if new_total == old_total:
         return follow, None
     free = min(curve.total_free_steps(old_total, old_spe), curve.total_free_steps(new_total, old_spe))
-    if v <= free:
+    if v <= free or _joins_flat(curve, v, old_total, new_total, old_spe):
         return follow, None
     if step >= plan.total_steps:  # the old curve has ended: keep the LR its last step used
         return follow, replace(follow, at=plan.used_step(step), rate=0.0, curve_total=old_total)

@@ -12,11 +12,13 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 
-__all__ = ["is_schedule_free", "schedule_free_twin", "set_mode", "INSTALL"]
+__all__ = ["is_schedule_free", "schedule_free_twin", "set_mode", "eval_weights", "INSTALL"]
 
 INSTALL = "schedulefree is not installed (it is optional: pip install 'lr-plugins[schedulefree]')"
 
@@ -68,3 +70,24 @@ def set_mode(optimizers: list[Any], mode: str) -> bool:
             getattr(opt, mode)()
             changed = True
     return changed
+
+
+@contextmanager
+def eval_weights(optimizers: list[Any]) -> Iterator[bool]:
+    """Inside: the optimizers in eval mode (yields whether any was in train mode). After: as before, bit for bit.
+
+    ``eval()`` then ``train()`` would move the weights back only up to float rounding; the weights
+    of the optimizers that were in train mode are copied before and restored after instead.
+    """
+    live = [opt for opt in optimizers if is_schedule_free(opt) and opt.param_groups[0]["train_mode"]]
+    saved = [[p.detach().clone() for g in opt.param_groups for p in g["params"]] for opt in live]
+    set_mode(live, "eval")
+    try:
+        yield bool(live)
+    finally:
+        with torch.no_grad():
+            for opt, copies in zip(live, saved):
+                for p, copy in zip((p for g in opt.param_groups for p in g["params"]), copies):
+                    p.copy_(copy)
+                for g in opt.param_groups:
+                    g["train_mode"] = True

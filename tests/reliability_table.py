@@ -6,11 +6,15 @@ was refused clearly (or held: nothing lost, nothing left behind, no hang); any o
 a failure of that row. ``--write`` puts the table into ``docs/reliability.md`` between the
 ``<!-- reliability-table -->`` markers.
 
-To add a row: append a :class:`Row` to ``ROWS`` with the node ids of your adversarial tests.
+To add a row: append a :class:`Row` to ``ROWS`` (the named cases) or ``LIFECYCLE`` (a run's life:
+preempted, killed, resumed, extended, shared) with the node ids of your adversarial tests. A
+lifecycle row names the kind of failure its cases guard against (``RISKS``), so the lifecycle
+table adds up how many data losses, silent wrong LRs, hangs, late refusals and tracebacks were seen.
 
 Example:
     $ python tests/reliability_table.py --collect          # count the cases
-    $ python tests/reliability_table.py --write            # run them, write the table (slow cases too)
+    $ python tests/reliability_table.py --write            # run them, write the tables (slow cases too)
+    $ python tests/reliability_table.py --write --only lifecycle   # only the lifecycle table
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "reliability.md"
 MARK = "<!-- reliability-table -->"
+LIFECYCLE_MARK = "<!-- lifecycle-table -->"
+#: What a failed lifecycle case would be, in the order of the table's totals line.
+RISKS = ("data lost", "silent wrong LR", "hang", "refused after training steps", "traceback or misleading line")
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,11 @@ class Row:
     category: str  # what was tried
     holds: str  # what a passing case shows
     node_ids: tuple[str, ...]  # pytest node ids (files, tests or parametrized tests)
+    risk: str = ""  # lifecycle rows: what a failed case would be (one of RISKS)
+
+    def __post_init__(self) -> None:
+        if self.risk and self.risk not in RISKS:
+            raise ValueError(f"risk={self.risk!r} is not one of {RISKS}")
 
 
 ROWS: list[Row] = [
@@ -88,6 +100,75 @@ ROWS: list[Row] = [
 ]
 
 
+LC = "tests/test_callback_lifecycle.py::"
+LEN = "tests/test_length_change.py::"
+SNAP = "tests/test_snapshot_safety.py::"
+LIFECYCLE: list[Row] = [
+    Row("Resume with another length of training or steps per epoch (named cases)",
+        "seamless (every LR equals the new plan's closed form) or refused before any step with the LR before "
+        "and after and both ways on; on_length_change=continue starts at the current LR",
+        (LEN + "test_finished_cosine_resumed_with_more_epochs_is_refused_before_any_step",
+         LEN + "test_step_unit_cosine_with_another_accumulation_is_refused_naming_it",
+         LEN + "test_accumulation_doubled_on_resume_keeps_the_epoch_time",
+         LEN + "test_a_warp_in_the_checkpoint_composes_on_a_second_resume",
+         LEN + "test_length_free_prefix_resumes_seamlessly_with_a_shorter_or_longer_training",
+         LEN + "test_continue_re_plans_the_rest_from_the_current_lr_to_the_new_end",
+         LEN + "test_the_wsd_preset_resumed_in_its_stable_phase_decays_at_the_new_end",
+         LEN + "test_the_wsd_preset_resumed_in_its_warmup_or_decay_with_another_length_is_refused",
+         "tests/test_train_branches.py::test_cooldown_branches_from_one_wsd_checkpoint"),
+        risk="silent wrong LR"),
+    Row("The step count changing during a fit (accumulation scheduler, growing loader, two manual optimizers, "
+        "max_time), SWA and BackboneFinetuning",
+        "the LR follows the real length in epoch time, the driven optimizer's steps are counted, a run that ends "
+        "before its schedule says so, SWA owns the LR from its start, an added group joins at its ratio",
+        (LC + "test_gradient_accumulation_scheduler_is_followed_in_epoch_time",
+         LC + "test_step_unit_cosine_re_plans_when_accumulation_changes_mid_fit",
+         LC + "test_a_growing_data_loader_is_followed_in_epoch_time",
+         LC + "test_manual_optimization_with_two_optimizers_anneals_over_its_real_length",
+         LC + "test_manual_optimization_with_two_optimizers_resumes_bit_identically",
+         LC + "test_a_run_that_ends_before_its_schedule_says_so",
+         LC + "test_max_time_stop_is_reported",
+         LC + "test_sgdr_leaves_the_last_steps_lr_not_the_next_restarts_peak",
+         LC + "test_stochastic_weight_averaging_gets_the_lr_from_its_start",
+         LC + "test_a_param_group_added_mid_fit_joins_the_schedule_at_its_ratio"),
+        risk="silent wrong LR"),
+    Row("Resume without the schedule, with another optimizer, or past the schedule's range",
+        "told (Lightning lists the missing callback) or refused before any step naming the change",
+        (LC + "test_resume_without_the_schedule_callback_is_told",
+         LC + "test_an_earlier_versions_checkpoint_state_is_still_read",
+         LC + "test_two_schedule_callbacks_reach_the_one_schedule_error_even_on_resume",
+         LC + "test_another_optimizer_class_on_resume_is_refused_naming_both",
+         LC + "test_optimizer_change_helper_works_without_a_schedule",
+         LC + "test_max_steps_beyond_the_schedule_range_names_max_steps",
+         "tests/test_takeover.py::test_the_refusal_gives_a_hydra_spelling_that_composes_with_the_shipped_presets"),
+        risk="silent wrong LR"),
+    Row("Snapshot folders shared with another run, members of another architecture",
+        "another run's files are never adopted, overwritten or counted; the resume is refused naming the folder; "
+        "a misfit member is left out with a warning",
+        (SNAP + "test_resuming_into_another_runs_snapshot_folder_is_refused_and_leaves_it_untouched",
+         SNAP + "test_a_resume_owns_exactly_the_files_carrying_its_run_id",
+         SNAP + "test_a_file_of_another_run_that_appears_mid_training_is_never_overwritten",
+         SNAP + "test_a_checkpoints_run_id_is_checked",
+         "tests/test_snapshot_evaluate.py"),
+        risk="data lost"),
+    Row("Snapshot writes on a full disk, an unwritable file or a folder in the way; unsized loaders",
+        "probed at fit start where it can be (free space, a folder in the way); a failed write names the file "
+        "and says the disk is full; earlier snapshots kept",
+        (SNAP + "test_a_failed_snapshot_write_says_why_and_keeps_the_earlier_ones",
+         SNAP + "test_a_folder_in_the_way_of_a_snapshot_name_is_refused_at_fit_start",
+         SNAP + "test_free_space_is_probed_before_the_first_step",
+         SNAP + "test_an_unsized_train_loader_with_step_cycles_saves_at_every_cycle_end",
+         SNAP + "test_an_unsized_train_loader_with_epoch_cycles_is_refused_before_any_step"),
+        risk="traceback or misleading line"),
+    Row("A checkpoint's LR finder pick that no range test can have made (1e300, inf, NaN, True, a string)",
+        "refused before any step naming the key",
+        ("tests/test_finder_resume.py::test_a_checkpoint_pick_no_test_can_have_made_is_refused_before_any_step",
+         "tests/test_finder_resume.py::test_a_checkpoint_of_a_test_that_recorded_nothing_keeps_its_nan_pick_and_nothing_else"),
+        risk="silent wrong LR"),
+]
+
+
+
 def _pytest(args: list[str]) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
@@ -117,26 +198,39 @@ def run(row: Row) -> tuple[int, int, int]:
 
 
 def table(counts: list[tuple[Row, int, int | None, int]]) -> str:
-    """The Markdown table; ``passed`` is ``None`` for rows that were only counted."""
-    lines = ["| category | cases | held | failed | skipped | a passing case shows |", "|---|---|---|---|---|---|"]
+    """The Markdown table; ``passed`` is ``None`` for rows that were only counted.
+
+    Lifecycle rows (with a ``risk``) get a column naming what a failed case would be, and the
+    table ends with the totals of failed cases by kind."""
+    risky = any(row.risk for row, *_ in counts)
+    head = "| category | cases | held | failed | skipped |" + (" a failure would be |" if risky else "")
+    lines = [head + " a passing case shows |", "|---|---|---|---|---|" + ("---|" if risky else "") + "---|"]
+    failures = dict.fromkeys(RISKS, 0)
     for row, cases, passed, skipped in counts:
         held = "not run" if passed is None else str(passed)
         failed = "" if passed is None else str(cases - passed - skipped)
-        lines.append(f"| {row.category} | {cases} | {held} | {failed} | {skipped} | {row.holds} |")
+        if passed is not None and row.risk:
+            failures[row.risk] += cases - passed - skipped
+        risk = f" {row.risk} |" if risky else ""
+        lines.append(f"| {row.category} | {cases} | {held} | {failed} | {skipped} |{risk} {row.holds} |")
+    if risky and all(p is not None for _, _, p, _ in counts):
+        total = sum(c for _, c, _, _ in counts)
+        held_all = sum(p or 0 for _, _, p, _ in counts)
+        lines += ["", f"In all: {total} cases, {held_all} held; " + ", ".join(f"{v} {k}" for k, v in failures.items()) + "."]
     return "\n".join(lines) + "\n"
 
 
-def write(text: str, doc: Path = DOC) -> None:
-    """Replace the text between the two ``MARK`` lines of ``doc``."""
-    parts = doc.read_text().split(MARK)
+def write(text: str, doc: Path = DOC, mark: str = MARK) -> None:
+    """Replace the text between the two ``mark`` lines of ``doc``."""
+    parts = doc.read_text().split(mark)
     if len(parts) != 3:
-        raise SystemExit(f"{doc} needs exactly two {MARK} lines")
-    doc.write_text(f"{parts[0]}{MARK}\n{text}{MARK}{parts[2]}")
+        raise SystemExit(f"{doc} needs exactly two {mark} lines")
+    doc.write_text(f"{parts[0]}{mark}\n{text}{mark}{parts[2]}")
 
 
-def documented(doc: Path = DOC) -> dict[str, int]:
-    """``{category: cases}`` as the table in ``doc`` states them."""
-    body = doc.read_text().split(MARK)[1]
+def documented(doc: Path = DOC, mark: str = MARK) -> dict[str, int]:
+    """``{category: cases}`` as the table between the ``mark`` lines of ``doc`` states them."""
+    body = doc.read_text().split(mark)[1]
     out = {}
     for line in body.splitlines():
         m = re.match(r"\| (.+?) \| (\d+) \|", line)
@@ -148,17 +242,23 @@ def documented(doc: Path = DOC) -> dict[str, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--collect", action="store_true", help="only count the cases, do not run them")
-    parser.add_argument("--write", action="store_true", help=f"write the table into {DOC.relative_to(ROOT)}")
+    parser.add_argument("--write", action="store_true", help=f"write the tables into {DOC.relative_to(ROOT)}")
+    parser.add_argument("--only", choices=("named", "lifecycle"), help="one table only")
     args = parser.parse_args(argv)
-    if args.collect:
-        counts = [(row, n, None, 0) for row, n in zip(ROWS, collect(ROWS))]
-    else:
-        counts = [(row, *run(row)) for row in ROWS]
-    text = table(counts)
-    print(text)
-    if args.write:
-        write(text)
-    return 0 if all(p is None or p + k == c for _, c, p, k in counts) else 1
+    ok = True
+    for name, rows, mark in (("named", ROWS, MARK), ("lifecycle", LIFECYCLE, LIFECYCLE_MARK)):
+        if args.only and args.only != name:
+            continue
+        if args.collect:
+            counts = [(row, n, None, 0) for row, n in zip(rows, collect(rows))]
+        else:
+            counts = [(row, *run(row)) for row in rows]
+        text = table(counts)
+        print(text)
+        if args.write:
+            write(text, mark=mark)
+        ok = ok and all(p is None or p + k == c for _, c, p, k in counts)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -305,3 +305,5 @@ def test_reliability_table_counts_match_the_tests():
     import reliability_table as rt
 
     assert rt.documented() == {row.category: n for row, n in zip(rt.ROWS, rt.collect(rt.ROWS))}
+    lifecycle = rt.documented(mark=rt.LIFECYCLE_MARK)
+    assert lifecycle == {row.category: n for row, n in zip(rt.LIFECYCLE, rt.collect(rt.LIFECYCLE))}

@@ -148,6 +148,32 @@ def test_replan_time_warp_and_continue_by_hand():
     assert replan(step_cos, old, 0, steps_per_epoch=4, total_steps=20) == (Plan(4, 20), None)
 
 
+# ---------------------------------------------------------------------- the wsd preset (unit: fraction)
+def _wsd():
+    from lr_plugins import WarmupStableDecay
+
+    return WarmupStableDecay(max_lr=0.1, min_lr=0.0, warmup=0.1, decay=0.2, unit="fraction")
+
+
+def test_the_wsd_preset_resumed_in_its_stable_phase_decays_at_the_new_end(tmp_path):
+    """Fractions of training: the warmup ran under the old length; in the stable phase both
+    lengths hold the peak, so a longer training continues seamlessly and decays at its own end."""
+    _, first = run(tmp_path / "a", _wsd(), stops=(16,))  # 5 epochs x 8 steps; stable from step 4 to 32
+    assert first[16] == 0.1
+    _, resumed = run(tmp_path / "b", _wsd(), ckpt_path=tmp_path / "a" / "step=16.ckpt", max_epochs=10)
+    reference = _wsd().preview(80)  # a fresh 10-epoch wsd: the same LR from the resume step on
+    assert resumed == reference[16:].tolist()
+    assert resumed[0] == 0.1 and resumed[-1] < 0.01
+
+
+def test_the_wsd_preset_resumed_in_its_warmup_or_decay_with_another_length_is_refused(tmp_path):
+    run(tmp_path / "a", _wsd(), stops=(2, 36))
+    for stop in (2, 36):  # in the warmup (it would change slope), in the decay (it would jump)
+        trainer = make_trainer(tmp_path / f"b{stop}", [_wsd()], max_epochs=10)
+        with pytest.raises(ValueError, match="cannot resume at optimizer step"):
+            trainer.fit(TinyModule(), make_loader(), ckpt_path=tmp_path / "a" / f"step={stop}.ckpt")
+
+
 def test_docstring_examples():
     import doctest
 

@@ -139,3 +139,11 @@ def test_bad_override_exit_code(capsys):
     assert "Available options in 'schedule'" in capsys.readouterr().err
     assert main(["schedule.max_lr=abc"]) == 2
     assert "max_lr='abc'" in capsys.readouterr().err
+
+
+def test_no_schedule_is_one_line_and_exit_2(tmp_path, capsys):
+    """`lr-preview ~schedule` said "Key 'schedule' is not in struct": now the line names the key and the way on."""
+    assert main([*DIGITS, "~schedule", "--no-terminal", "--out", str(tmp_path / "p.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lr-preview: schedule=null is not allowed") and err.count("\n") == 1
+    assert not (tmp_path / "p.png").exists()

@@ -45,3 +45,32 @@ def test_guide_lists_every_schedule_and_preset():
     for p in files("lr_plugins.conf").joinpath("schedule").iterdir():
         if p.name.endswith(".yaml"):
             assert f"| `{p.name.removesuffix('.yaml')}`" in text, p.name
+
+
+def test_every_figure_the_guide_shows_is_drawn_by_the_docs_build():
+    """The guide's ``img/<preset>.png`` come from docs/_hooks/schedule_figures.py (mkdocs.yml's hook),
+    one per shipped preset, drawn from the presets themselves: nothing committed can go stale."""
+    import importlib.util
+
+    import yaml
+
+    root = GUIDE.parents[2]
+    assert "docs/_hooks/schedule_figures.py" in yaml.safe_load((root / "mkdocs.yml").read_text())["hooks"]
+    spec = importlib.util.spec_from_file_location("schedule_figures", root / "docs" / "_hooks" / "schedule_figures.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    shown = set(re.findall(r"\]\(img/(\w+)\.png\)", GUIDE.read_text()))
+    presets = {p.stem for p in hook.PRESETS.glob("*.yaml")}
+    assert {"wsd", "linear", "polynomial", "inverse_sqrt", "plateau", "schedule_free"} <= shown <= presets
+    png = hook.draw("wsd")
+    assert png[:4] == b"\x89PNG" and len(png) > 5_000
+    lrs, _ = hook.plateau_curve()  # the plateau figure's LR drops where its made-up loss stalls
+    assert lrs[0] == 0.0 and max(lrs) == 1.0 and min(lrs) < 0.1
+
+
+def test_the_api_page_documents_every_schedule():
+    from lr_plugins.schedules import CURVES
+
+    api = (GUIDE.parents[1] / "api.md").read_text()
+    missing = [n for n in CURVES if f"::: lr_plugins.{n}\n" not in api]
+    assert not missing, f"docs/api.md has no `::: lr_plugins.<name>` entry for {missing}"

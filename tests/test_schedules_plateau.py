@@ -166,3 +166,31 @@ def test_a_bad_checkpoint_state_is_refused_and_changes_nothing():
 
 def test_lightning_is_imported():  # the module-level import of L is used by Scripted's base
     assert issubclass(Scripted, L.LightningModule)
+
+
+class RankSkewed(Scripted):
+    """Rank 1 logs a loss that keeps improving (no sync_dist), rank 0 one that stalls: unsynced metrics."""
+
+    def validation_step(self, batch, batch_idx):
+        v = self.values[self.current_epoch] - (self.current_epoch if self.global_rank == 1 else 0)
+        self.log("val_loss", torch.tensor(float(v), dtype=torch.float64))
+
+    def on_train_end(self):
+        path = self.out / f"rank{self.global_rank}.txt"
+        path.write_text(repr(self.lrs))
+
+    def on_train_batch_start(self, batch, batch_idx):
+        self.lrs.append(self.trainer.optimizers[0].param_groups[0]["lr"])
+
+
+@pytest.mark.slow  # two spawned processes
+def test_under_ddp_every_rank_follows_rank_zeros_value(tmp_path):
+    module = RankSkewed([5.0] * 6)
+    module.out, module.lrs = tmp_path, []
+    trainer = make_trainer(tmp_path, [Plateau(factor=0.5, patience=1)], max_epochs=6, limit_val_batches=1,
+                           strategy="ddp_spawn", devices=2)
+    trainer.fit(module, make_loader(n=64, batch_size=8), make_loader(n=16, batch_size=8))
+    ranks = [eval((tmp_path / f"rank{r}.txt").read_text()) for r in (0, 1)]
+    assert ranks[0] == ranks[1]  # rank 1's own (improving) loss would never reduce the LR
+    ref = [0.2] + torch_plateau_lrs([5.0] * 6, 0.2, factor=0.5, patience=1)[:-1]
+    close(ranks[0], np.repeat(ref, SPE))

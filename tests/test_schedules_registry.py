@@ -255,3 +255,20 @@ def test_a_peak_set_at_fit_start_is_the_one_training_uses(tmp_path, name):
     ref_kw = {**kw, "min_lr": 0.3 * SMITH_FLOOR} if name == "CyclicLR" else kw
     ref = CURVES[name](max_lr=0.3, **OWN.get(name, {}), **ref_kw).preview(24, steps_per_epoch=8)
     np.testing.assert_allclose([lrs[0] for lrs in rec.lrs], ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(CURVES))
+@pytest.mark.parametrize("unit", ["step", "epoch"])
+def test_total_free_steps_are_the_steps_two_lengths_share(name, unit):
+    """The length-change contract, derived for every curve: the first min(free(T1), free(T2)) steps
+    have the same LR under both lengths; for a curve that overrides it (the base's 0 is safe), one of the
+    next two steps differs (the first step of a decay is the peak under any length), so
+    ``total_free_steps`` is not merely safe but tight."""
+    s = _make(name, max_lr=1.0, min_lr=None if name == "CyclicLR" else 0.01, warmup=3, unit=unit)
+    short, long = 200, 320
+    free = min(s.total_free_steps(short, 4), s.total_free_steps(long, 4))
+    a, b = s.preview(short, 4), s.preview(long, 4)
+    n = int(min(free, short))
+    np.testing.assert_array_equal(a[:n], b[:n])
+    if n < short and type(s).total_free_steps is not Curve.total_free_steps:  # an override must be tight
+        assert not np.array_equal(a[n:n + 2], b[n:n + 2]), (name, n)

@@ -210,3 +210,31 @@ def test_one_cycle_short_trainings_equal_torch(n):
 
 def test_step_decay_step_size_zero_division_cannot_happen():
     refused(ValueError, lambda: StepDecay(step_size=0), "step_size=0")
+
+
+# ---------------------------------------------------------------------- the own arguments of issue 18's schedules
+@pytest.mark.parametrize("name,kw,exc,words", [
+    ("WarmupStableDecay", {"decay": 1.5}, ValueError, "decay=1.5 is not allowed"),
+    ("WarmupStableDecay", {"decay": -0.1}, ValueError, "decay=-0.1"),
+    ("WarmupStableDecay", {"decay": "0.2"}, TypeError, "decay='0.2'"),
+    ("WarmupStableDecay", {"decay_shape": "sqrt"}, ValueError, "decay_shape='sqrt'"),
+    ("PolynomialDecay", {"power": 0}, ValueError, "power=0"),
+    ("PolynomialDecay", {"power": float("inf")}, ValueError, "power=inf"),
+    ("PolynomialDecay", {"power": True}, TypeError, "power=True"),
+    ("InverseSqrt", {"timescale": 0}, ValueError, "timescale=0"),
+    ("InverseSqrt", {"timescale": None, "warmup": 0}, ValueError, "timescale=None is not allowed with warmup=0"),
+    ("InverseSqrt", {"timescale": 2, "unit": "fraction"}, ValueError, "timescale=2.0 is not allowed with unit='fraction'"),
+    ("ScheduleFree", {"replace_optimizer": 1}, TypeError, "replace_optimizer=1"),
+])
+def test_own_arguments_of_the_new_schedules_are_refused_in_one_line(name, kw, exc, words):
+    import lr_plugins
+
+    with pytest.raises(exc) as info:
+        getattr(lr_plugins, name)(**kw)
+    assert words in str(info.value) and "\n" not in str(info.value)
+
+
+def test_wsd_refuses_a_warmup_that_runs_into_the_decay():
+    s = CURVES["WarmupStableDecay"](max_lr=1.0, warmup=0.9, decay=0.2, unit="fraction")
+    refused(ValueError, lambda: s.preview(100), "warmup=0.9 (fractions) is not allowed with decay=0.2",
+            "before the decay starts")

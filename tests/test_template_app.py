@@ -436,6 +436,23 @@ def test_multirun_sgdr_and_clr(app):
     assert max(sgdr.values()) <= MODULE_LR * (1 + 1e-9) and min(sgdr.values()) < MODULE_LR  # SGDR anneals from it
 
 
+#: Every shipped schedule preset (the folder is the list).
+PRESETS = sorted(p.stem for p in (Path(__import__("lr_plugins").__file__).parent / "conf" / "schedule").glob("*.yaml"))
+
+
+@pytest.mark.slow  # one short training per preset, in one multirun
+def test_multirun_every_schedule_preset(app):
+    """Issue 18: every preset composes and trains in the template app as shipped (plateau watches the
+    template's val/loss; schedule_free swaps its Adam for AdamWScheduleFree)."""
+    proc = run(app, "-m", f"schedule={','.join(PRESETS)}", "model.scheduler=null", "trainer.max_epochs=2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sweep = max(app.glob("logs/train/multiruns/*"), key=lambda p: p.stat().st_mtime)
+    for i, name in enumerate(PRESETS):
+        tag = "lr-AdamWScheduleFree" if name == "schedule_free" else "lr-Adam"
+        lrs = logged_lr(sweep / str(i), tag)
+        assert len(lrs) >= 2 and max(lrs.values()) <= MODULE_LR * (1 + 1e-9), (name, lrs)
+
+
 @pytest.mark.slow  # a range test and a training
 def test_lr_finder_steepest_then_sgdr(app):
     proc = run(app, "lr_finder=steepest", "lr_finder.num_steps=30", "schedule=sgdr", "schedule.cycle_length=2", "schedule.unit=epoch",

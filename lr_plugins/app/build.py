@@ -331,9 +331,9 @@ def plan_fit(run: Run) -> tuple[float, float]:
 
     The run's own data module and model are attached to a light Trainer built from the same
     ``trainer`` keyword arguments (no callbacks, no logger, no checkpoint), and the schedule
-    callback's own :func:`~lr_plugins.callback.steps_per_epoch` (``ceil(num_training_batches /
-    accumulate_grad_batches)``) and :func:`~lr_plugins.callback.total_steps`
-    (``trainer.estimated_stepping_batches``) read it, so ``limit_train_batches``, ``max_steps``,
+    callback's own :func:`~lr_plugins.training_length.steps_per_epoch` (``ceil(num_training_batches /
+    accumulate_grad_batches)``) and :func:`~lr_plugins.training_length.total_steps` (every epoch's
+    steps, capped by ``max_steps``) read it, so ``limit_train_batches``, ``max_steps``,
     ``fast_dev_run``, accumulation and the devices' data split count exactly as at fit start.
     Lightning's own checks of the Trainer's arguments run here too. The planning Trainer is not
     the one that fits: counting builds its train dataloader (with this process's sampler), which

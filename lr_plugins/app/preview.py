@@ -54,7 +54,7 @@ def plan(run: Run | DictConfig) -> dict[str, Any]:
         raise ValueError("lr-preview needs a finite training length: set trainer.max_epochs or trainer.max_steps.")
     schedule = planned_peak(run)  # max_lr: null -> the optimizer's lr, as the callback does
     if schedule is None:
-        raise ConfigError("schedule=None is not allowed: lr-preview draws the schedule callback and this config has "
+        raise ConfigError("schedule=null is not allowed: lr-preview draws the schedule callback and this config has "
                           "none; choose a schedule (e.g. schedule=warmup_cosine)")
     total_int, spe_int = int(total), int(spe) if math.isfinite(spe) else 1
     epochs = _accumulation_epochs(run)

@@ -138,18 +138,29 @@ def log_once() -> None:
 
 
 def fit(trainer: Any, model: Any, datamodule: Any, ckpt_path: str | None = None) -> None:
-    """``trainer.fit``; a refusal before the first step (e.g. warmup longer than training) is a
-    :class:`ConfigError`."""
+    """``trainer.fit``; a refusal before this fit's first step is a :class:`ConfigError`: a warmup
+    longer than training, or a resume with a length its schedule cannot take (a cooldown branch
+    from a checkpoint past the new length's decay start)."""
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     except (TypeError, ValueError) as e:
-        if trainer.global_step == 0 and ckpt_path is None:
+        if not _ran_a_batch(trainer, ckpt_path):
             raise ConfigError(f"{type(e).__name__}: {e}") from e
         raise
 
 
+def _ran_a_batch(trainer: Any, ckpt_path: str | None) -> bool:
+    """Whether this fit started a training batch: a resumed fit starts at the checkpoint's step,
+    so its run history (which records every batch of this fit) tells, not the global step."""
+    from lr_plugins.app.history import RunHistory
+
+    if ckpt_path is None:
+        return trainer.global_step > 0
+    return any(isinstance(c, RunHistory) and c.steps for c in trainer.callbacks)
+
+
 # ---------------------------------------------------------------------- the app
-def _find_and_stop(run: Run, start: float) -> dict[str, Any]:
+def _find_and_stop(run: Run, run_dir: Path, start: float) -> dict[str, Any]:
     """``lr_finder.stop=true``: run the range test on the run's model and data, print the pick, train nothing."""
     from lr_plugins.finder import find_lr
 
@@ -160,7 +171,7 @@ def _find_and_stop(run: Run, start: float) -> dict[str, Any]:
     print(f"Train with it:  lr-train schedule.max_lr={result.suggestion:.4g}")
     # The picks as metrics: a sweep (-m ... lr_finder.stop=true) summarises them per job.
     picks = {"lr_finder/suggestion": result.suggestion, **{f"lr_finder/{k}": v for k, v in result.suggestions.items()}}
-    return {"metrics": {k: float(v) for k, v in picks.items()}, "run_dir": str(run.run_dir),
+    return {"metrics": {k: float(v) for k, v in picks.items()}, "run_dir": str(run_dir),
             "suggestion": result.suggestion, "suggestions": dict(result.suggestions),
             "wall_s": time.perf_counter() - start}
 
@@ -182,7 +193,7 @@ def train(run: Run | DictConfig, run_dir: str | os.PathLike | None = None) -> di
     run_dir = run.run_dir or Path(os.getcwd())
     run_dir.mkdir(parents=True, exist_ok=True)
     if run.finder_stops:  # builds no training Trainer
-        return _find_and_stop(run, start)
+        return _find_and_stop(run, run_dir, start)
 
     cfg, model, dm = run.cfg, run.model, run.datamodule
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), run_dir)

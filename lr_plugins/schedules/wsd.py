@@ -75,7 +75,7 @@ class WarmupStableDecayCurve(Curve, name="WarmupStableDecay"):
             return 0.0
         return self.decay_start(total_steps)
 
-    def lr(self, step: int, total_steps: float, steps_per_epoch: float, peak: float) -> float:
+    def lr(self, step: float, total_steps: float, steps_per_epoch: float, peak: float) -> float:
         start = self.decay_start(total_steps)
         if step < start:  # warmup (the check above keeps it before the decay) and the stable phase
             return super().lr(step, total_steps, steps_per_epoch, peak)
