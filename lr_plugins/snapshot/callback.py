@@ -273,7 +273,7 @@ class SnapshotEnsemble(Callback):
         self._last_step = self._schedule.schedule_step(trainer)
         # What is planned needs the schedule's plan for this fit, made in its own on_train_start: a
         # schedule listed after this callback has not made it yet, so the checks wait for the first batch.
-        callbacks = list(trainer.callbacks)  # type: ignore[attr-defined]
+        callbacks = list(trainer.callbacks)
         self._plan_checks_pending = callbacks.index(self._schedule) > callbacks.index(self)
         if not self._plan_checks_pending:
             self._plan_checks(trainer, pl_module)
