@@ -307,7 +307,7 @@ class ScheduleCallback(Callback, Curve):
 
     def _refusal(self, trainer: pl.Trainer, old: Plan, new: Plan, step: int) -> str:
         name, peak = type(self).__name__, self._peak(0)
-        before = self.lr(old.curve_step(step), old.curve_total, old.curve_steps_per_epoch, peak)
+        before = self.lr(old.used_step(step), old.curve_total, old.curve_steps_per_epoch, peak)
         after = self.lr(new.curve_step(step), new.curve_total, new.curve_steps_per_epoch, peak)
         keep = []
         if new.steps_per_epoch != old.steps_per_epoch:
@@ -706,8 +706,11 @@ class Plateau(ScheduleCallback, PlateauCurve):
             return float(value)
 
         seen = on_rank_zero(trainer, observed)
-        step = trainer.global_step
-        if step < self.warmup * self.steps_per_unit(self._steps_per_epoch, self._total_steps):
+        step = self._step(trainer)
+        # The warmup in curve steps: a re-planned fit (another accumulation on resume, ...) runs the
+        # curve at v(step), with the plan's steps per epoch and total.
+        plan = self._length_plan
+        if plan.curve_step(step) < self.warmup * self.steps_per_unit(plan.curve_steps_per_epoch, plan.curve_total):
             return  # still warming up: a plateau of the rising LR means nothing
         if self.observe(seen, self._peak(0)):
             self._apply(step)  # the next optimizer step uses the reduced LR

@@ -23,7 +23,10 @@ the ``wsd`` preset's stable phase: no jump, and the new plan decays at its own e
 way on is to *continue*: re-plan the rest of the old curve from the current LR onto the steps
 left, ending where the old plan ended,
 
-    v(k) = v(s) + (k - s) * (T_v - v(s)) / (T_new - s),    T_v unchanged.
+    v(k) = v(s) + (k - s) * (T_v - v(s)) / (T_new - s),    T_v unchanged;
+
+when the old plan had ended (``s >= N_old``) nothing of it is left: the LR the last step used,
+that of ``v(N_old - 1)``, is kept to the new end (``Plan.used_step``).
 
 Example:
     >>> from lr_plugins import WarmupCosine
@@ -39,10 +42,11 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["Plan", "replan"]
+__all__ = ["Plan", "replan", "planned_curve_steps"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,20 @@ class Plan:
     def curve_step(self, step: int) -> float:
         """``v(step)``, the step the curve is evaluated at."""
         return self.at + (step - self.anchor) * self.rate
+
+    def used_step(self, step: int) -> float:
+        """The curve step whose LR optimizer ``step`` uses: ``v(step)``, or ``v(N - 1)`` from the end ``N`` on.
+
+        Past the plan's last step the schedule writes no LR: the optimizer keeps the last step's
+        (an SGDR whose cycle ends with the training does not jump to the next restart's peak).
+
+        Example:
+            >>> Plan(steps_per_epoch=10, total_steps=100).used_step(120)
+            99.0
+        """
+        if math.isfinite(self.total_steps) and step >= self.total_steps >= 1:
+            return self.curve_step(int(self.total_steps) - 1)
+        return self.curve_step(step)
 
     def to_state(self) -> dict[str, float]:
         """The warp as a checkpoint stores it (``checkpoint state["warp"]``)."""
@@ -151,6 +169,43 @@ def replan(curve: Any, plan: Plan, step: int, steps_per_epoch: float, total_step
     free = min(curve.total_free_steps(old_total, old_spe), curve.total_free_steps(new_total, old_spe))
     if v <= free or _joins_flat(curve, v, old_total, new_total, old_spe):
         return follow, None
+    if step >= plan.total_steps:  # the old curve has ended: keep the LR its last step used
+        return follow, replace(follow, at=plan.used_step(step), rate=0.0, curve_total=old_total)
     cont_rate = (old_total - v) / left if math.isfinite(left) else rate
     cont = replace(follow, rate=max(cont_rate, 0.0), curve_total=old_total)
     return follow, cont
+
+
+def planned_curve_steps(curve: Any, epoch_steps: Sequence[int], max_steps: float = math.inf) -> list[tuple[float, float, float]]:
+    """``(v(k), T_v, spe_v)`` of every optimizer step ``k`` of a fit whose epoch ``e`` has ``epoch_steps[e]`` steps.
+
+    What the callback evaluates the curve with when the steps per epoch change from one epoch to
+    the next (a ``GradientAccumulationScheduler``): at each epoch start the total is re-counted
+    at that epoch's steps per epoch (capped at ``max_steps``) and the plan re-planned as during a
+    fit (:func:`replan`; a change that is not seamless continues from the current LR).
+    ``curve.lr(v, T_v, spe_v, peak)`` is then the LR of step ``k``.
+
+    Example:
+        >>> from lr_plugins import WarmupCosine
+        >>> steps = planned_curve_steps(WarmupCosine(), [4, 4, 2, 2])  # accumulation 1 -> 2 at epoch 2
+        >>> [v for v, _, _ in steps]
+        [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 12.0, 14.0]
+        >>> steps[-1][1:]  # the curve's own total (4 epochs of 4 steps) and steps per epoch
+        (16.0, 4.0)
+    """
+    out: list[tuple[float, float, float]] = []
+    plan: Plan | None = None
+    done, epochs = 0, len(epoch_steps)
+    for e, spe in enumerate(epoch_steps):
+        total = min(float(done + spe * (epochs - e)), float(max_steps))
+        if plan is None:
+            plan = Plan(steps_per_epoch=float(spe), total_steps=total)
+        elif spe != plan.steps_per_epoch or total != plan.total_steps:
+            follow, cont = replan(curve, plan, done, float(spe), total)
+            plan = follow if cont is None else cont
+        end = int(min(done + spe, total))
+        out.extend((plan.curve_step(k), plan.curve_total, plan.curve_steps_per_epoch) for k in range(done, end))
+        done = end
+        if done >= total:
+            break
+    return out

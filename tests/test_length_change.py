@@ -49,7 +49,7 @@ def test_finished_cosine_resumed_with_more_epochs_is_refused_before_any_step(tmp
     assert "\n" not in msg and rec.lrs == []
     assert msg.startswith("WarmupCosine cannot resume at optimizer step 40 with another length of training")
     # the LR before (old plan: the floor) and after (new plan: back near the peak)
-    assert f"would use LR {cosine(40, 80):.6g} instead of {cosine(40, 40):.6g}" in msg
+    assert f"would use LR {cosine(40, 80):.6g} instead of {cosine(39, 40):.6g}" in msg  # the LR in use: step 39's
     assert "trainer.max_epochs=5" in msg
     assert "on_length_change='continue'" in msg and "++schedule.on_length_change=continue" in msg
 
@@ -107,6 +107,22 @@ def test_continue_re_plans_the_rest_from_the_current_lr_to_the_new_end(tmp_path)
     assert all(a > b for a, b in zip(resumed, resumed[1:]))  # still annealing, to the old plan's end
 
 
+def test_continue_after_a_finished_sgdr_keeps_the_last_lr_not_the_next_restarts_peak(tmp_path):
+    """32 steps of cycles of a quarter each, finished, resumed with 48: nothing of the curve is left, so the LR
+    the last step used (its last cycle's trough) is kept; v(32) is the start of a fifth cycle, at the peak."""
+    make = lambda: SGDR(max_lr=0.1, cycle_length=0.25, unit="fraction", on_length_change="continue")  # noqa: E731
+    trainer, first = run(tmp_path / "a", make(), max_epochs=4)
+    trainer.save_checkpoint(tmp_path / "done.ckpt")
+    assert first[-1] == pytest.approx(0.1 * (1 + math.cos(math.pi * 7 / 8)) / 2)  # step 31: 7/8 into cycle 3
+    _, resumed = run(tmp_path / "b", make(), max_epochs=6, ckpt_path=tmp_path / "done.ckpt")
+    assert resumed == [first[-1]] * 16
+    rec = LRRecorder()
+    refuse = make_trainer(tmp_path / "c", [SGDR(max_lr=0.1, cycle_length=0.25, unit="fraction"), rec], max_epochs=6)
+    with pytest.raises(ValueError, match=rf"instead of {first[-1]:.6g}\. Keep the old length"):
+        refuse.fit(TinyModule(), make_loader(), ckpt_path=tmp_path / "done.ckpt")
+    assert rec.lrs == []
+
+
 def test_on_length_change_is_an_option_validated_at_construction():
     with pytest.raises(ValueError, match=r"on_length_change='keep' is not allowed: on_length_change must be one of 'refuse', 'continue'"):
         SGDR(cycle_length=1, on_length_change="keep")
@@ -156,3 +172,12 @@ def test_the_wsd_preset_resumed_in_its_warmup_or_decay_with_another_length_is_re
         trainer = make_trainer(tmp_path / f"b{stop}", [_wsd()], max_epochs=10)
         with pytest.raises(ValueError, match="cannot resume at optimizer step"):
             trainer.fit(TinyModule(), make_loader(), ckpt_path=tmp_path / "a" / f"step={stop}.ckpt")
+
+
+def test_docstring_examples():
+    import doctest
+
+    import lr_plugins.length_change as module
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

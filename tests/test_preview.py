@@ -92,6 +92,23 @@ def test_preview_equals_the_lr_of_a_real_fit(tmp_path, preset):
     np.testing.assert_allclose(p["lr"], trained["lr"], rtol=1e-9, atol=1e-15)
 
 
+@pytest.mark.parametrize("preset", ["sgdr", "warmup_cosine", "onecycle"])
+def test_preview_follows_a_gradient_accumulation_scheduler_as_the_fit_does(tmp_path, preset):
+    """Accumulation 1 -> 4 at epoch 2 (8 batches): 8 + 8 + 2 + 2 = 20 steps, the curve re-planned at epoch 2
+    as the schedule callback re-plans it; lr-preview's curve is the LR of every step of the real lr-train fit."""
+    from lr_plugins.app.train import train
+
+    cfg = compose_config([*DIGITS, f"schedule={preset}", "trainer.max_epochs=4", "+trainer.limit_train_batches=8",
+                          "+callbacks.gas._target_=lightning.pytorch.callbacks.GradientAccumulationScheduler",
+                          "+callbacks.gas.scheduling={0:1,2:4}", "trainer.limit_val_batches=1", "~logger",
+                          "test=false", "trainer.enable_progress_bar=false", "trainer.enable_checkpointing=false"])
+    p = plan(cfg)
+    assert (p["steps_per_epoch"], p["total_steps"]) == (8, 20)
+    trained = train(cfg, tmp_path)["history"]
+    assert trained["step"] == list(range(20))
+    np.testing.assert_allclose(p["lr"], trained["lr"], rtol=1e-9, atol=1e-15)
+
+
 def test_lr_preview_command_writes_png_and_terminal_plot(tmp_path):
     env = dict(os.environ, MPLBACKEND="Agg")
     cmd = [sys.executable, "-m", "lr_plugins.app.preview", "schedule=sgdr", "trainer.max_epochs=50", "--out", "sgdr.png"]

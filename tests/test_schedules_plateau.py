@@ -102,6 +102,23 @@ def test_resume_continues_the_rule_exactly(tmp_path):
     close(resumed, full[6 * SPE:])
 
 
+def test_warmup_ends_in_curve_time_after_a_resume_with_more_accumulation(tmp_path):
+    """Warmup of 3 epochs; resumed after epoch 0 with accumulate 2 (v(k) = 4 + 2 (k - 4)): the value of
+    epoch 1 (epoch time 2, still warming up) is not fed, as in the uninterrupted fit."""
+    kw = dict(factor=0.5, patience=0, warmup=3)
+    values = [9, 5, 6, 6, 6, 6]
+    full = fit(tmp_path / "full", values, 6, Plateau(**kw))
+    assert list(full[::SPE]) == pytest.approx([0.0, 0.2 / 3, 2 * 0.2 / 3, 0.2, 0.1, 0.05])  # fed from epoch 2: halved after 3 and 4
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
+    fit(tmp_path / "a", values, 6, Plateau(**kw), callbacks=[ckpt])
+    (path,) = (tmp_path / "ckpt").glob("epoch=0*.ckpt")
+    rec, schedule = LRRecorder(), Plateau(**kw)
+    trainer = make_trainer(tmp_path / "b", [schedule, rec], max_epochs=6, limit_val_batches=1, accumulate_grad_batches=2)
+    trainer.fit(Scripted(values), make_loader(n=32, batch_size=8), make_loader(n=8, batch_size=8), ckpt_path=str(path))
+    assert [lrs[0] for lrs in rec.lrs] == list(full[4::2])  # the uninterrupted fit at the same epoch time
+    assert schedule.observed == 4  # epochs 2..5
+
+
 def test_a_monitor_no_one_logs_is_refused_at_the_first_validation_with_the_logged_names(tmp_path):
     rec = LRRecorder()
     trainer = make_trainer(tmp_path, [Plateau(monitor="val/loss"), rec], max_epochs=3, limit_val_batches=1)

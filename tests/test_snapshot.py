@@ -476,3 +476,28 @@ def test_snapshots_count_the_scheduled_optimizers_steps_under_manual_optimizatio
     assert trainer.global_step == 64 and len(module.lrs) == 32
     assert restarts(module.lrs) == [11, 23]
     assert snapshot_steps(tmp_path / "snaps") == [11, 23]
+
+
+@pytest.mark.parametrize("snapshot_first", [False, True])
+def test_the_no_cycle_end_warning_reads_the_resumed_fits_plan_in_any_callback_order(tmp_path, snapshot_first):
+    """SGDR of 3.5 epochs resumed at epoch 2 of 4 with accumulate 2: epoch time 2..4 holds the end at 3.5
+    (real steps 16..23 priced at today's 4 steps per epoch would be epochs 4..6, which hold none)."""
+    import warnings
+
+    from test_callback import StopAt
+    from test_callback_resume import SaveAt
+
+    def fit(path, ckpt_path=None, stop=False, **kwargs):
+        snap = SnapshotEnsemble(dirpath=tmp_path / "snaps", evaluate=False, verbose=False)
+        sgdr = SGDR(max_lr=0.1, cycle_length=3.5)
+        first = [snap, sgdr] if snapshot_first else [sgdr, snap]
+        stops = [StopAt(16)] if stop else []
+        trainer = make_trainer(path, [*first, SaveAt(tmp_path, [16]), *stops], max_epochs=4, **kwargs)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            trainer.fit(TinyModule(), make_loader(), ckpt_path=ckpt_path)
+        return [str(w.message) for w in caught if "will save no snapshot" in str(w.message)]
+
+    assert fit(tmp_path / "a", stop=True) == []
+    assert fit(tmp_path / "b", ckpt_path=tmp_path / "step=16.ckpt", accumulate_grad_batches=2) == []
+    assert snapshot_steps(tmp_path / "snaps") == [21]  # epoch 3.5 = curve step 28 = v(22): step 21 ends the cycle

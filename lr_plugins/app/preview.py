@@ -31,6 +31,7 @@ from lr_plugins._figures import figure_png, new_figure
 from lr_plugins.app.build import ConfigError, Run, build_run, compose_config, one_line, plan_fit, planned_peak
 from lr_plugins.app.validate import validate
 from lr_plugins.files import write_atomic
+from lr_plugins.length_change import planned_curve_steps
 
 __all__ = ["main", "plan", "text_plot", "compose_config"]
 
@@ -56,6 +57,18 @@ def plan(run: Run | DictConfig) -> dict[str, Any]:
         raise ConfigError("schedule=null is not allowed: lr-preview draws the schedule callback and this config has "
                           "none; choose a schedule (e.g. schedule=warmup_cosine)")
     total_int, spe_int = int(total), int(spe) if math.isfinite(spe) else 1
+    epochs = _accumulation_epochs(run)
+    if epochs is not None:  # a GradientAccumulationScheduler: the fit re-plans at each epoch it changes
+        peak = 1.0 if schedule.max_lr is None else schedule.max_lr
+        steps = planned_curve_steps(schedule, epochs, _cap(run.planner.max_steps))
+        momenta = [schedule.momentum(*at) for at in steps]
+        return {
+            "schedule": schedule,
+            "steps_per_epoch": epochs[0],
+            "total_steps": len(steps),
+            "lr": np.array([schedule.lr(*at, peak) for at in steps], dtype=np.float64),
+            "momentum": None if not schedule.cycles_momentum else np.array(momenta, dtype=np.float64),
+        }
     return {
         "schedule": schedule,
         "steps_per_epoch": spe_int,
@@ -63,6 +76,25 @@ def plan(run: Run | DictConfig) -> dict[str, Any]:
         "lr": schedule.preview(total_int, steps_per_epoch=spe_int),
         "momentum": schedule.preview_momentum(total_int, steps_per_epoch=spe_int),
     }
+
+
+def _cap(max_steps: Any) -> float:
+    return math.inf if max_steps is None or max_steps < 0 else float(max_steps)
+
+
+def _accumulation_epochs(run: Run) -> list[int] | None:
+    """Optimizer steps of each epoch under the run's ``GradientAccumulationScheduler`` (None: it has none)."""
+    from lightning.pytorch.callbacks import GradientAccumulationScheduler
+
+    gas = next((c for c in run.callbacks if isinstance(c, GradientAccumulationScheduler)), None)
+    trainer = run.planner
+    if gas is None or trainer is None or not math.isfinite(trainer.num_training_batches):
+        return None
+    epochs = trainer.max_epochs if trainer.max_epochs is not None and trainer.max_epochs > 0 else None
+    if epochs is None:
+        return None
+    batches = trainer.num_training_batches
+    return [math.ceil(batches / gas.get_accumulate_grad_batches(e)) for e in range(epochs)]
 
 
 def text_plot(y: np.ndarray, width: int = 72, height: int = 16, title: str = "") -> str:

@@ -140,6 +140,7 @@ class SnapshotEnsemble(Callback):
         self._memory: dict[str, dict[str, torch.Tensor]] = {}
         self._val_key: Any = None
         self._lr = math.nan
+        self._plan_checks_pending = False
 
     def __repr__(self) -> str:
         return (
@@ -270,6 +271,16 @@ class SnapshotEnsemble(Callback):
             for r, path in zip(self.records, self.paths):
                 self._memory[r["file"]] = load_snapshot(path, map_location=pl_module.device)["state_dict"]
         self._last_step = self._schedule.schedule_step(trainer)
+        # What is planned needs the schedule's plan for this fit, made in its own on_train_start: a
+        # schedule listed after this callback has not made it yet, so the checks wait for the first batch.
+        callbacks = list(trainer.callbacks)
+        self._plan_checks_pending = callbacks.index(self._schedule) > callbacks.index(self)
+        if not self._plan_checks_pending:
+            self._plan_checks(trainer, pl_module)
+
+    def _plan_checks(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Before the first step: warn when no cycle ends in this fit; refuse a disk that cannot hold a snapshot."""
+        self._plan_checks_pending = False
         self._warn_if_no_cycle_ends(trainer)
         error = on_rank_zero(trainer, self._check_space, trainer, pl_module)
         if error:
@@ -462,6 +473,8 @@ class SnapshotEnsemble(Callback):
             self._lr = float(optimizer.param_groups[0]["lr"])
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        if self._plan_checks_pending:
+            self._plan_checks(trainer, pl_module)
         self._last_step = self._schedule.schedule_step(trainer)
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
