@@ -1,0 +1,308 @@
+"""Every schedule x every way the length of training changes on resume (issue 17.5/17.6, issue 18).
+
+The family: every curve of :data:`lr_plugins.schedules.CURVES`, built from its shipped presets
+(``lr_plugins/conf/schedule/*.yaml`` through ``hydra.utils.instantiate``), each in the preset's
+unit and in the other units (fraction lengths converted to epochs / steps of the checkpoint fit).
+One checkpoint fit per schedule (4 epochs x 8 batches, checkpoints after optimizer steps 1, 12,
+28 and at the end: warmup, middle, near the end, after the end; a second fit with
+``accumulate_grad_batches=2`` for the 2 -> 1 change) is resumed with more epochs, fewer epochs,
+accumulation 1 -> 2 and 2 -> 1, and ``limit_train_batches`` 8 -> 6.
+
+Every case must end in exactly one of:
+
+(a) refused before any step (no LR recorded), on one line giving the LR before and after and
+    both ways on;
+(b) seamless: every LR the resumed fit uses equals the reference, a fresh schedule of the new
+    length evaluated by its closed form (``lr_at``), with ``unit="epoch"`` at the same epoch time
+    (the real step ``k >= s`` is at epoch ``s / spe_old + (k - s) / spe_new``), and no jump at the
+    resume step; it must be (b) whenever that reference gives every step already run, and the
+    resume step, the LR of the old plan (the run so far does not depend on the length);
+(c) refused by default and, with ``on_length_change="continue"``, the old curve from the resume
+    step to its end spread over the steps left: ``v(k) = s + (k - s) (T_old - s) / (T_new - s)``,
+    starting at the old plan's LR at ``s`` (no jump), monotone where the old curve was.
+
+The references are bit-identical where every factor is a power of two (accumulation 1 <-> 2) and
+within 1e-12 relative where the warp's rate ``8 / 6`` or ``(T_old - s) / (T_new - s)`` is not:
+the product computes ``v(k)`` as ``at + (k - s) * rate``, the reference from integers on the
+common epoch grid, which round differently in the last bit.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from functools import cache
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import LRRecorder, TinyModule, make_loader, make_trainer
+from hydra.utils import instantiate
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from omegaconf import OmegaConf
+from test_callback_resume import SaveAt
+
+import lr_plugins
+from lr_plugins import SnapshotEnsemble
+from lr_plugins.schedules import CURVES, CyclicCurve
+
+PRESETS = Path(lr_plugins.__file__).parent / "conf" / "schedule"
+EPOCHS, BATCHES = 4, 8  # the checkpoint fit: 32 optimizer steps (16 with accumulation 2)
+STOPS = {1: (1, 12, 28), 2: (1, 6, 14)}  # per accumulation: in the warmup, the middle, near the end
+PEAK = 0.1
+#: Keys counted in units (converted from fractions of training), and rates per unit.
+LENGTHS, RATES = ("warmup", "hold", "step_size", "cycle_length", "timescale"), ("rate",)
+
+
+def _preset_args() -> dict[str, tuple[str, dict]]:
+    out = {}
+    for path in sorted(PRESETS.glob("*.yaml")):
+        cfg = OmegaConf.to_container(OmegaConf.load(path))
+        out[path.stem] = (cfg["_target_"].removeprefix("lr_plugins."), cfg)
+    return out
+
+
+def _in_unit(cfg: dict, unit: str) -> dict:
+    """The preset with its lengths counted in ``unit`` (the same curve for the checkpoint fit)."""
+    cfg = dict(cfg)
+    old = cfg["unit"]
+    scale = {"fraction": 1.0, "epoch": float(EPOCHS), "step": float(EPOCHS * BATCHES)}
+    f = scale[unit] / scale[old]
+    for k in LENGTHS:
+        if cfg.get(k) is not None:
+            cfg[k] = cfg[k] * f
+    for k in RATES:
+        if cfg.get(k) is not None:
+            cfg[k] = cfg[k] / f
+    if cfg.get("milestones") is not None:
+        cfg["milestones"] = [m * f for m in cfg["milestones"]]
+    cfg["unit"] = unit
+    return cfg
+
+
+def _variants() -> dict[str, dict]:
+    out = {}
+    for name, (_, cfg) in _preset_args().items():
+        cfg = {**cfg, "max_lr": PEAK}
+        if "monitor" in cfg:
+            cfg["monitor"] = "train_loss"  # no validation in these fits: the training loss, per epoch
+        for unit in (cfg["unit"], *[u for u in ("fraction", "epoch", "step") if u != cfg["unit"]]):
+            out[f"{name}-{unit}"] = _in_unit(cfg, unit)
+        if cfg.get("cycle_length", 0) is None:  # SGDR: cycles of a given length, the length-free case
+            for unit, length in (("epoch", 1.0), ("step", 8.0)):
+                out[f"{name}-{unit}-cycles"] = {**_in_unit(cfg, unit), "cycle_length": length}
+    return out
+
+
+VARIANTS = _variants()
+#: name: (checkpoint's accumulation, the resumed Trainer's arguments)
+CHANGES = {
+    "longer": (1, dict(max_epochs=6)),
+    "shorter": (1, dict(max_epochs=3)),
+    "accumulate-1-to-2": (1, dict(accumulate_grad_batches=2)),
+    "accumulate-2-to-1": (2, dict(accumulate_grad_batches=1)),
+    "limit_train_batches-8-to-6": (1, dict(limit_train_batches=6)),
+}
+
+
+def build(name: str, **extra):
+    return instantiate({**VARIANTS[name], **extra}, _convert_="all")
+
+
+class LoggingModule(TinyModule):
+    """TinyModule logging its training loss per epoch (the metric Plateau watches here)."""
+
+    def training_step(self, batch, batch_idx):
+        loss = super().training_step(batch, batch_idx)
+        self.log("train_loss", loss, on_step=False, on_epoch=True)
+        return loss
+
+
+class SaveOnce(SaveAt):
+    """SaveAt that saves right after the optimizer step only (not again after accumulating batches)."""
+
+    def on_train_batch_end(self, trainer, *args):
+        super().on_train_batch_end(trainer, *args)
+        self.steps.discard(trainer.global_step)
+
+
+def fit(root: Path, name: str, *, ckpt_path=None, stops=(), save_end=False, **kwargs):
+    """A real fit of the schedule ``name``; returns (LRs used, momenta, error raised)."""
+    schedule = build(name, **kwargs.pop("schedule", {}))
+    rec = LRRecorder()
+    callbacks = [schedule, rec, SaveOnce(root, stops)]
+    if isinstance(schedule, CyclicCurve):
+        callbacks.append(SnapshotEnsemble(dirpath=root / "snapshots", evaluate=False, verbose=False))
+    kwargs.setdefault("max_epochs", EPOCHS)
+    trainer = make_trainer(root, callbacks, **kwargs)
+    torch.manual_seed(0)
+    error = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            trainer.fit(LoggingModule(), make_loader(n=BATCHES * 8), ckpt_path=ckpt_path)
+        except (ValueError, MisconfigurationException) as e:  # ours, or Lightning's (fewer epochs than run)
+            error = e
+    assert not [w for w in caught if "changed LR schedule" in str(w.message)]
+    if save_end and error is None:
+        trainer.save_checkpoint(root / "end.ckpt")
+    return [x[0] for x in rec.lrs], rec.momenta, error
+
+
+_ROOTS: dict = {}
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    """``get(name, accumulate)``: the checkpoint fit (run once per schedule and accumulation)."""
+
+    def get(name: str, accumulate: int):
+        key = (name, accumulate)
+        if key not in _ROOTS:
+            root = tmp_path_factory.mktemp(f"{name}-a{accumulate}")
+            lrs, momenta, error = fit(root, name, stops=STOPS[accumulate], save_end=True,
+                                      accumulate_grad_batches=accumulate)
+            assert error is None, error
+            _ROOTS[key] = (root, lrs, momenta)
+        return _ROOTS[key]
+
+    return get
+
+
+def ckpt(root: Path, step: int, accumulate: int) -> Path:
+    end = EPOCHS * BATCHES // accumulate
+    return root / ("end.ckpt" if step == end else f"step={step}.ckpt")
+
+
+def close(a: float, b: float) -> bool:
+    return a == b or math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-300)
+
+
+# ---------------------------------------------------------------------- the arithmetic of a change
+def new_total(s: int, acc_old: int, acc_new: int, epochs: int, batches: int) -> int:
+    """Optimizer steps of the resumed fit, the s already run included (counted by hand)."""
+    spe_old, spe_new = BATCHES // acc_old, math.ceil(batches / acc_new)
+    e = s // spe_old
+    if s == EPOCHS * spe_old:  # saved after the fit: every epoch completed
+        return s + max(epochs - EPOCHS, 0) * spe_new
+    if e >= epochs:
+        return s
+    done = (s - e * spe_old) * acc_old  # batches of epoch e already run
+    return s + max(spe_new - done // acc_new, 0) + (epochs - e - 1) * spe_new
+
+
+class Case:
+    """One resume: the old plan, the new one, and the independent reference LRs."""
+
+    def __init__(self, name: str, change: str, s: int):
+        acc_old, kwargs = CHANGES[change]
+        self.kwargs = kwargs
+        acc_new = kwargs.get("accumulate_grad_batches", acc_old)
+        batches = kwargs.get("limit_train_batches", BATCHES)
+        epochs = kwargs.get("max_epochs", EPOCHS)
+        self.curve = build(name)
+        self.s, self.spe_old, self.spe_new = s, BATCHES // acc_old, math.ceil(batches / acc_new)
+        self.t_old = EPOCHS * self.spe_old
+        self.t_new = new_total(s, acc_old, acc_new, epochs, batches)
+        if self.curve.unit == "epoch":  # the same epoch time, on a grid where every step is a whole number
+            grid = math.lcm(self.spe_old, self.spe_new)
+            self.a, self.b, self.grid = grid // self.spe_old, grid // self.spe_new, grid
+        else:  # step, fraction: the step count goes on
+            self.a, self.b, self.grid = 1, 1, self.spe_new
+        self.power_of_two = all(x & (x - 1) == 0 for x in (self.a, self.b))
+
+    def old(self, k: int) -> float:
+        """The checkpoint's plan: a fresh schedule of the old length (clamped past its end)."""
+        return self.curve.lr_at(k, self.t_old, self.spe_old)
+
+    def ref_step(self, k: int) -> int:
+        return k * self.a if k < self.s else self.s * self.a + (k - self.s) * self.b
+
+    def new(self, k: int) -> float:
+        """A fresh schedule of the new length at the same (epoch) time."""
+        total = self.ref_step(self.t_new)
+        return self.curve.lr_at(self.ref_step(k), total, self.grid)
+
+    def new_valid(self) -> bool:
+        try:
+            self.new(self.s)
+        except ValueError:  # e.g. a warmup longer than the new training
+            return False
+        return True
+
+    def cont(self, k: int) -> float:
+        """The continue plan: the old curve from ``s`` to its end over the steps left."""
+        v = self.s + (k - self.s) * (self.t_old - self.s) / (self.t_new - self.s)
+        return self.curve.lr(v, self.t_old, self.spe_old, PEAK)
+
+
+def _check_refusal(case: Case, lrs, error) -> None:
+    msg = str(error)
+    assert "\n" not in msg and lrs == [], msg
+    assert f"cannot resume at optimizer step {case.s} with another length of training" in msg, msg
+    before, after = case.old(case.s), case.new(case.s) if case.new_valid() else None
+    assert f"instead of {before:.6g}" in msg, msg
+    if after is not None:
+        assert f"would use LR {after:.6g} instead" in msg, msg
+    assert "Keep the old length (" in msg and "on_length_change='continue'" in msg, msg
+
+
+def _check_continue(case: Case, lrs) -> None:
+    s = case.s
+    assert len(lrs) == case.t_new - s
+    assert close(lrs[0], case.old(s)), ("a jump at the resume step", lrs[0], case.old(s))
+    want = [case.cont(k) for k in range(s, case.t_new)]
+    assert all(close(a, b) for a, b in zip(lrs, want)), (lrs, want)
+    rest = [case.old(k) for k in range(s, case.t_old + 1)]
+    for sign in (1, -1):  # monotone where the old curve was
+        if all(sign * (b - a) <= 0 for a, b in zip(rest, rest[1:])):
+            assert all(sign * (b - a) <= 1e-15 for a, b in zip(lrs, lrs[1:])), lrs
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_resume_with_another_length_is_seamless_refused_or_continued(tmp_path, checkpoints, name, change):
+    acc_old = CHANGES[change][0]
+    root, _, _ = checkpoints(name, acc_old)
+    for s in (*STOPS[acc_old], EPOCHS * BATCHES // acc_old):
+        case = Case(name, change, s)
+        lrs, _, error = fit(tmp_path / f"r{s}", name, ckpt_path=ckpt(root, s, acc_old), **case.kwargs)
+        where = (name, change, s)
+        if case.t_new <= s:  # nothing left to run (Lightning refuses fewer epochs than were completed)
+            assert lrs == [] and (error is None or isinstance(error, MisconfigurationException)), where
+            continue
+        free = case.new_valid() and all(close(case.old(k), case.new(k)) for k in range(s + 1))
+        if error is not None:  # (a), then (c)
+            assert not free, ("refused, but the run so far does not depend on the length", where, str(error))
+            _check_refusal(case, lrs, error)
+            lrs, _, error = fit(tmp_path / f"c{s}", name, ckpt_path=ckpt(root, s, acc_old),
+                                schedule={"on_length_change": "continue"}, **case.kwargs)
+            assert error is None, (where, error)
+            _check_continue(case, lrs)
+            continue
+        # (b): seamless, the new length's closed form, no jump
+        assert case.new_valid(), where
+        assert len(lrs) == case.t_new - s, where
+        want = [case.new(k) for k in range(s, case.t_new)]
+        same = (lambda a, b: a == b) if case.power_of_two else close
+        assert all(same(a, b) for a, b in zip(lrs, want)), (where, lrs, want)
+        assert close(lrs[0], case.old(s)), ("a silent jump at the resume step", where, lrs[0], case.old(s))
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_resume_with_the_same_length_is_bit_identical(tmp_path, checkpoints, name):
+    root, full, momenta = checkpoints(name, 1)
+    assert full == build(name).preview(EPOCHS * BATCHES, BATCHES).tolist()
+    for s in STOPS[1]:
+        lrs, moms, error = fit(tmp_path / f"r{s}", name, ckpt_path=ckpt(root, s, 1))
+        assert error is None, error
+        assert lrs == full[s:] and moms == momenta[s:], (name, s)
+
+
+def test_the_family_covers_every_schedule_in_every_unit():
+    targets = {cls for cls, _ in _preset_args().values()}
+    assert targets == set(CURVES)
+    for cls in CURVES:
+        units = {VARIANTS[n]["unit"] for n in VARIANTS if VARIANTS[n]["_target_"].endswith("." + cls)}
+        assert units == {"fraction", "epoch", "step"}, cls
+    assert len(VARIANTS) * len(CHANGES) >= 5 * len(CURVES) * 3
