@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from functools import cache
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -204,24 +204,30 @@ class Case:
         self.s, self.spe_old, self.spe_new = s, BATCHES // acc_old, math.ceil(batches / acc_new)
         self.t_old = EPOCHS * self.spe_old
         self.t_new = new_total(s, acc_old, acc_new, epochs, batches)
-        if self.curve.unit == "epoch":  # the same epoch time, on a grid where every step is a whole number
-            grid = math.lcm(self.spe_old, self.spe_new)
-            self.a, self.b, self.grid = grid // self.spe_old, grid // self.spe_new, grid
-        else:  # step, fraction: the step count goes on
-            self.a, self.b, self.grid = 1, 1, self.spe_new
-        self.power_of_two = all(x & (x - 1) == 0 for x in (self.a, self.b))
+        # unit="epoch": the same epoch time on the checkpoint's curve, whose step grid stays the
+        # checkpoint's (spe_old): real step k >= s is curve step s + (k - s) spe_old / spe_new. For a
+        # curve that is a function of the epoch time alone this is also a fresh schedule of the new
+        # length on a finer grid; OneCycle's phase ends are whole steps of its grid (torch's ``- 1``).
+        self.rate = Fraction(self.spe_old, self.spe_new) if self.curve.unit == "epoch" else Fraction(1)
+        self.t_v = self.v(self.t_new)
+
+    def v(self, k: int) -> Fraction:
+        return Fraction(k) if k < self.s else self.s + (k - self.s) * self.rate
 
     def old(self, k: int) -> float:
         """The checkpoint's plan: a fresh schedule of the old length (clamped past its end)."""
         return self.curve.lr_at(k, self.t_old, self.spe_old)
 
-    def ref_step(self, k: int) -> int:
-        return k * self.a if k < self.s else self.s * self.a + (k - self.s) * self.b
-
     def new(self, k: int) -> float:
-        """A fresh schedule of the new length at the same (epoch) time."""
-        total = self.ref_step(self.t_new)
-        return self.curve.lr_at(self.ref_step(k), total, self.grid)
+        """A fresh schedule of the new length, by its closed form (``lr_at`` where the steps are whole)."""
+        v, total = self.v(k), self.t_v
+        if v.denominator == 1 and total.denominator == 1:
+            return self.curve.lr_at(int(v), int(total), self.spe_old)
+        self.curve.check_total(float(total), self.spe_old)
+        return self.curve.lr(float(v), float(total), self.spe_old, PEAK)
+
+    def new_momentum(self, k: int) -> float | None:
+        return self.curve.momentum(float(self.v(k)), float(self.t_v), self.spe_old)
 
     def new_valid(self) -> bool:
         try:
@@ -229,6 +235,11 @@ class Case:
         except ValueError:  # e.g. a warmup longer than the new training
             return False
         return True
+
+    @property
+    def exact(self) -> bool:
+        """Whether the product's float warp is exact (a rate of 1, 2 or 1/2): then bit-identical."""
+        return self.rate in (1, 2, Fraction(1, 2))
 
     def cont(self, k: int) -> float:
         """The continue plan: the old curve from ``s`` to its end over the steps left."""
@@ -266,7 +277,7 @@ def test_resume_with_another_length_is_seamless_refused_or_continued(tmp_path, c
     root, _, _ = checkpoints(name, acc_old)
     for s in (*STOPS[acc_old], EPOCHS * BATCHES // acc_old):
         case = Case(name, change, s)
-        lrs, _, error = fit(tmp_path / f"r{s}", name, ckpt_path=ckpt(root, s, acc_old), **case.kwargs)
+        lrs, moms, error = fit(tmp_path / f"r{s}", name, ckpt_path=ckpt(root, s, acc_old), **case.kwargs)
         where = (name, change, s)
         if case.t_new <= s:  # nothing left to run (Lightning refuses fewer epochs than were completed)
             assert lrs == [] and (error is None or isinstance(error, MisconfigurationException)), where
@@ -284,8 +295,10 @@ def test_resume_with_another_length_is_seamless_refused_or_continued(tmp_path, c
         assert case.new_valid(), where
         assert len(lrs) == case.t_new - s, where
         want = [case.new(k) for k in range(s, case.t_new)]
-        same = (lambda a, b: a == b) if case.power_of_two else close
+        same = (lambda a, b: a == b) if case.exact else close
         assert all(same(a, b) for a, b in zip(lrs, want)), (where, lrs, want)
+        if case.new_momentum(s) is not None:  # CyclicLR, OneCycle: the momentum follows the same time
+            assert all(same(m, case.new_momentum(k)) for k, m in zip(range(s, case.t_new), moms)), (where, moms)
         assert close(lrs[0], case.old(s)), ("a silent jump at the resume step", where, lrs[0], case.old(s))
 
 
