@@ -286,10 +286,15 @@ def test_resume_with_another_length_is_seamless_refused_or_continued(tmp_path, c
         if error is not None:  # (a), then (c)
             assert not free, ("refused, but the run so far does not depend on the length", where, str(error))
             _check_refusal(case, lrs, error)
-            lrs, _, error = fit(tmp_path / f"c{s}", name, ckpt_path=ckpt(root, s, acc_old),
+            again = s + 3 if s == STOPS[acc_old][1] and s + 3 < case.t_new else None  # the middle stop
+            lrs, _, error = fit(tmp_path / f"c{s}", name, ckpt_path=ckpt(root, s, acc_old), stops=(again,),
                                 schedule={"on_length_change": "continue"}, **case.kwargs)
             assert error is None, (where, error)
             _check_continue(case, lrs)
+            if again is not None:  # the re-planned curve is in the checkpoint: a second resume goes on exactly
+                lrs2, _, error = fit(tmp_path / f"cc{s}", name, ckpt_path=tmp_path / f"c{s}" / f"step={again}.ckpt",
+                                     schedule={"on_length_change": "continue"}, **case.kwargs)
+                assert error is None and lrs2 == lrs[3:], (where, error)
             continue
         # (b): seamless, the new length's closed form, no jump
         assert case.new_valid(), where
