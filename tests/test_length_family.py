@@ -236,6 +236,20 @@ class Case:
             return False
         return True
 
+    def fresh_on_grid(self) -> list[float] | None:
+        """``unit="epoch"``: a fresh schedule of the new length with ``lcm(spe_old, spe_new)`` steps per
+        epoch, at the same epoch times as steps ``s ..`` (None where the curve's LR at an epoch time
+        depends on its step grid, as OneCycle's does, or for another unit)."""
+        if self.curve.unit != "epoch" or self.rate == 1:
+            return None
+        grid = math.lcm(self.spe_old, self.spe_new)
+        a, b = grid // self.spe_old, grid // self.spe_new
+        coarse = self.curve.preview(self.t_old, self.spe_old)
+        if not all(close(x, y) for x, y in zip(coarse, self.curve.preview(self.t_old * a, grid)[::a])):
+            return None
+        at = lambda k: self.s * a + (k - self.s) * b  # noqa: E731
+        return [self.curve.lr_at(at(k), at(self.t_new), grid) for k in range(self.s, self.t_new)]
+
     @property
     def exact(self) -> bool:
         """Whether the product's float warp is exact (a rate of 1, 2 or 1/2): then bit-identical."""
@@ -305,6 +319,9 @@ def test_resume_with_another_length_is_seamless_refused_or_continued(tmp_path, c
         if case.new_momentum(s) is not None:  # CyclicLR, OneCycle: the momentum follows the same time
             assert all(same(m, case.new_momentum(k)) for k, m in zip(range(s, case.t_new), moms)), (where, moms)
         assert close(lrs[0], case.old(s)), ("a silent jump at the resume step", where, lrs[0], case.old(s))
+        fresh = case.fresh_on_grid()
+        if fresh is not None:  # a function of the epoch time: also a fresh schedule of the new length, finer grid
+            assert all(close(a, b) for a, b in zip(lrs, fresh)), (where, lrs, fresh)
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))
