@@ -21,6 +21,12 @@ Every case must end in exactly one of:
     step to its end spread over the steps left: ``v(k) = s + (k - s) (T_old - s) / (T_new - s)``,
     starting at the old plan's LR at ``s`` (no jump), monotone where the old curve was.
 
+Plateau (metric-driven) joins the family with its preset's patience (no reduction in these short
+fits) and again with a rule that reduces at every epoch end, whose reductions made before the
+resume must stay and go on at the resumed fit's epoch ends. ScheduleFree runs with the preset's
+``replace_optimizer: true`` (SGD -> SGDScheduleFree). The cyclic schedules run with a
+SnapshotEnsemble attached, in every fit.
+
 The references are bit-identical where every factor is a power of two (accumulation 1 <-> 2) and
 within 1e-12 relative where the warp's rate ``8 / 6`` or ``(T_old - s) / (T_new - s)`` is not:
 the product computes ``v(k)`` as ``at + (k - s) * rate``, the reference from integers on the
@@ -106,7 +112,7 @@ CHANGES = {
 
 
 def build(name: str, **extra):
-    return instantiate({**VARIANTS[name], **extra}, _convert_="all")
+    return instantiate({**SCHEDULES[name], **extra}, _convert_="all")
 
 
 class LoggingModule(TinyModule):
@@ -341,3 +347,47 @@ def test_the_family_covers_every_schedule_in_every_unit():
         units = {VARIANTS[n]["unit"] for n in VARIANTS if VARIANTS[n]["_target_"].endswith("." + cls)}
         assert units == {"fraction", "epoch", "step"}, cls
     assert len(VARIANTS) * len(CHANGES) >= 5 * len(CURVES) * 3
+
+
+# ---------------------------------------------------------------------- Plateau: its rule's state goes on
+#: A rule that reduces at every epoch end but the first (nothing counts as better), so the reductions
+#: are known without the metric's values: after the n-th epoch end the LR is 0.1 * 0.5 ** (n - 1).
+NEVER_BETTER = dict(mode="max", threshold=1e9, threshold_mode="abs", patience=0, factor=0.5)
+SCHEDULES = {**VARIANTS, **{f"{n}-never-better": {**VARIANTS[n], **NEVER_BETTER} for n in VARIANTS if "monitor" in VARIANTS[n]}}
+
+
+def epoch_ends(case: Case, acc_old: int) -> list[int]:
+    """The optimizer steps after which an epoch ends: the checkpoint's up to ``s``, then the resumed fit's."""
+    old = [e for e in range(case.spe_old, case.t_old + 1, case.spe_old) if e <= case.s]
+    if case.s == case.t_old:
+        first = case.s + case.spe_new
+    else:
+        done = (case.s - case.s // case.spe_old * case.spe_old) * acc_old
+        first = case.s + case.spe_new - done // case.kwargs.get("accumulate_grad_batches", acc_old)
+    return old + list(range(first, case.t_new + 1, case.spe_new))
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+@pytest.mark.parametrize("name", ["plateau-epoch", "plateau-step", "plateau-fraction"])
+def test_plateau_reductions_go_on_through_a_length_change(tmp_path, checkpoints, name, change):
+    """The reductions made before the resume stay, the resumed fit's epoch ends reduce further; with
+    ``unit="epoch"``/``"step"`` (or past a fraction warmup) the LR needs no end: seamless."""
+    acc_old = CHANGES[change][0]
+    plain = name + "-never-better"
+    root, full, _ = checkpoints(plain, acc_old)
+    assert full[-1] == PEAK * 0.5**2  # the checkpoint fit reduced at its 2nd and 3rd epoch ends
+    t_old = EPOCHS * BATCHES // acc_old
+    for s in (*STOPS[acc_old][1:], t_old):
+        case = Case(plain, change, s)
+        lrs, _, error = fit(tmp_path / f"r{s}", plain, ckpt_path=ckpt(root, s, acc_old), **case.kwargs)
+        if case.t_new <= s:
+            assert lrs == []
+            continue
+        assert error is None, (plain, change, s, error)
+        ends = epoch_ends(case, acc_old)
+        want = []
+        for k in range(s, case.t_new):
+            n = sum(e <= k for e in ends)
+            want.append(case.new(k) if n <= 1 else PEAK * 0.5 ** (n - 1))
+        assert lrs == want, (plain, change, s, lrs, want)
+        assert lrs[0] == full[s] if s < t_old else lrs[0] == PEAK * 0.5 ** 3  # no jump: the reductions stay
