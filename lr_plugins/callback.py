@@ -67,7 +67,7 @@ from lr_plugins.schedules import (
 )
 from lr_plugins.schedules.base import MAX_STEP
 from lr_plugins.takeover import take_over_schedulers
-from lr_plugins.training_length import batches_done_in_epoch, steps_per_epoch, total_steps
+from lr_plugins.training_length import batches_done_in_epoch, batches_run_again, steps_per_epoch, total_steps
 
 __all__ = [
     "ScheduleCallback",
@@ -314,14 +314,18 @@ class ScheduleCallback(Callback, Curve):
             keep.append(f"{old.steps_per_epoch:g} optimizer steps per epoch: the same accumulate_grad_batches, "
                         "limit_train_batches and data")
         epochs = old.total_steps / old.steps_per_epoch
-        if math.isfinite(epochs) and epochs.is_integer() and trainer.max_steps in (None, -1):
+        same = epochs == trainer.max_epochs and new.steps_per_epoch == old.steps_per_epoch  # Lightning runs more
+        if math.isfinite(epochs) and epochs.is_integer() and trainer.max_steps in (None, -1) and not same:
             keep.append(f"trainer.max_epochs={epochs:g}")
         else:
             keep.append(f"trainer.max_steps={old.total_steps:g}")
+        again = batches_run_again(trainer)
+        cause = (f" (Lightning runs the {again} batches of epoch {trainer.current_epoch} already run again: the checkpoint "
+                 "was written inside an epoch of a fit resumed from an epoch's last batch)") if again else ""
         return (
             f"{name} cannot resume at optimizer step {step} with another length of training without a jump in the "
             f"LR: the checkpoint planned {old.total_steps:g} steps ({old.steps_per_epoch:g} per epoch), this fit "
-            f"{new.total_steps:g} ({new.steps_per_epoch:g} per epoch), and step {step} would use LR {after:.6g} "
+            f"{new.total_steps:g} ({new.steps_per_epoch:g} per epoch){cause}, and step {step} would use LR {after:.6g} "
             f"instead of {before:.6g}. Keep the old length ({', '.join(keep)}), or pass "
             f"{name}(..., on_length_change='continue') (Hydra: ++schedule.on_length_change=continue) to re-plan the "
             "rest of the curve from the current LR to the new end."

@@ -30,7 +30,7 @@ import math
 
 import lightning.pytorch as pl
 
-__all__ = ["steps_per_epoch", "total_steps", "remaining_steps", "batches_done_in_epoch"]
+__all__ = ["steps_per_epoch", "total_steps", "remaining_steps", "batches_done_in_epoch", "batches_run_again"]
 
 
 def steps_per_epoch(trainer: pl.Trainer) -> float:
@@ -71,6 +71,22 @@ def batches_done_in_epoch(trainer: pl.Trainer) -> int:
     epochs = loop.epoch_progress.current
     if epochs.ready > epochs.completed:  # the checkpoint was written inside an epoch
         return int(loop.epoch_loop.batch_progress.current.ready)
+    return 0
+
+
+def batches_run_again(trainer: pl.Trainer) -> int:
+    """Batches of the current epoch that a resumed fit runs a second time (0 almost always).
+
+    Lightning (2.x) restarts the epoch from its first batch when the checkpoint was written inside
+    an epoch of a fit that was itself resumed from a checkpoint written after an epoch's last batch:
+    that fit never marked the epoch as started. ``total_steps`` counts those steps (they run);
+    this names them for the refusal line.
+    """
+    loop = trainer.fit_loop
+    epochs = loop.epoch_progress.current
+    batches = int(loop.epoch_loop.batch_progress.current.ready)
+    if trainer.global_step > 0 and not loop.restarting and epochs.ready == epochs.completed and batches > 0:
+        return batches
     return 0
 
 
