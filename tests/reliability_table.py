@@ -162,6 +162,12 @@ LIFECYCLE: list[Row] = [
          LEN + "test_the_wsd_preset_resumed_in_its_warmup_or_decay_with_another_length_is_refused",
          "tests/test_train_branches.py::test_cooldown_branches_from_one_wsd_checkpoint"),
         risk="silent wrong LR"),
+    Row("Resume with another length: every schedule (each preset, in each unit) x every change (more or fewer "
+        "epochs, accumulation 1->2 and 2->1, limit_train_batches) at every phase",
+        "exactly one of: refused before any step with the LR before and after; seamless (every LR equals the closed "
+        "form, no jump); continued from the current LR; the same length bit-identical",
+        ("tests/test_length_family.py",),
+        risk="silent wrong LR"),
     Row("The step count changing during a fit (accumulation scheduler, growing loader, two manual optimizers, "
         "max_time), SWA and BackboneFinetuning",
         "the LR follows the real length in epoch time, the driven optimizer's steps are counted, a run that ends "
