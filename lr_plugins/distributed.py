@@ -126,6 +126,10 @@ def is_spawn_strategy(strategy: Any) -> bool:
     if isinstance(strategy, str):
         entry = dict.get(StrategyRegistry, strategy)  # the registered entry; StrategyRegistry.get() would build one
         return bool(entry) and entry["init_params"].get("start_method", "popen") != "popen"
+    # The one use of Lightning internals in this module (checked against Lightning 2.6; listed in
+    # tests/test_private_api.py): a DDPStrategy instance keeps its start method only in the private
+    # ``_start_method`` (no public property; ``strategy.launcher`` exists only once a Trainer set it
+    # up). tests/test_distributed.py::test_is_spawn_strategy checks DDPStrategy(start_method="spawn").
     return isinstance(strategy, DDPStrategy) and getattr(strategy, "_start_method", "popen") != "popen"
 
 

@@ -63,9 +63,23 @@ def momentum_tags(optimizers: list[Any]) -> list[list[str]]:
     return [[f"{tag}-momentum" for tag in tags] for tags in lr_tags(optimizers)]
 
 
+def _monitor_clock(trainer: pl.Trainer) -> tuple[bool, int]:
+    """``(whether the Trainer writes logs at the coming batch, the step those logs carry)``.
+
+    The one use of Lightning internals in this module (checked against Lightning 2.6; listed in
+    tests/test_private_api.py): ``LearningRateMonitor.on_train_batch_start`` itself reads
+    ``trainer._logger_connector.should_update_logs`` and logs at
+    ``trainer.fit_loop.epoch_loop._batches_that_stepped``, and Lightning has no public name for
+    either (``trainer.global_step`` counts every optimizer's steps, not the batches that stepped).
+    Reading the same two values is what keeps the schedule's series identical to the monitor's;
+    tests/test_lr_monitor_parity.py compares them, so a Lightning release that moves either fails there.
+    """
+    return bool(trainer._logger_connector.should_update_logs), int(trainer.fit_loop.epoch_loop._batches_that_stepped)
+
+
 def should_log(trainer: pl.Trainer) -> bool:
     """Whether the Trainer writes logs at the coming batch (``log_every_n_steps``), as the monitor asks."""
-    return bool(trainer._logger_connector.should_update_logs)
+    return _monitor_clock(trainer)[0]
 
 
 def monitor_logs(trainer: pl.Trainer) -> tuple[bool, bool]:
@@ -155,7 +169,7 @@ class LRLog:
             return
         import torch
 
-        step = trainer.fit_loop.epoch_loop._batches_that_stepped
+        step = _monitor_clock(trainer)[1]
         for logger in trainer.loggers:
             logger.log_metrics(stats, step=step)
         device = trainer.strategy.root_device

@@ -14,10 +14,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Optional
 
 import pytest
-from omegaconf import OmegaConf
+from omegaconf import MISSING, OmegaConf
 
 from lr_plugins.app.groups import check_unused_groups, hydra_spelling
 from lr_plugins.app.preview import compose_config
@@ -79,6 +81,28 @@ def test_a_node_a_built_node_interpolates_is_used():
     check_unused_groups(cfg)
     cfg.extra = {"_target_": "my.Thing"}
     with pytest.raises(ValueError, match=r"^extra \(_target_: my.Thing\) is not allowed at the top level"):
+        check_unused_groups(cfg)
+
+
+@dataclass
+class _Typed:
+    """A structured config: its dict nodes are typed, so ``???``, null and interpolations stay dict nodes."""
+
+    callbacks: dict[str, Any] = field(default_factory=lambda: {"stop": "${oc.select:early_stop,null}"})
+    early_stop: dict[str, Any] = field(default_factory=lambda: {"_target_": "my.Stop"})
+    alias: dict[str, Any] = "${early_stop}"  # type: ignore[assignment] - a typed node holding an interpolation
+    later: dict[str, Any] = MISSING
+    off: Optional[dict[str, Any]] = None  # noqa: UP045 - OmegaConf 2.3 reads typing.Optional
+    scalar: str = "${early_stop._target_}"
+
+
+def test_missing_null_and_interpolated_dict_nodes_are_no_groups_of_their_own():
+    """Typed dict nodes that are ``???``, null or an interpolation are skipped, as they were when
+    check_unused_groups read OmegaConf's private node API; a real one is still refused."""
+    cfg = OmegaConf.structured(_Typed)
+    check_unused_groups(cfg)
+    cfg.off = {"_target_": "my.Thing"}
+    with pytest.raises(ValueError, match=r"^off \(_target_: my.Thing\) is not allowed at the top level"):
         check_unused_groups(cfg)
 
 

@@ -39,3 +39,16 @@ def test_product_tests_do_not_import_the_lab():
         for p in (ROOT / "tests").glob("*.py")
     }
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_development_guide_layout_names_only_modules_that_exist():
+    """docs/development.md's layout block lists files of lr_plugins/; a renamed one (``_atomic.py``) is caught."""
+    import re
+
+    text = (ROOT / "docs" / "development.md").read_text()
+    block = text.split("## Layout", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    library = block.split("\nconf/", 1)[0]  # the lines under lr_plugins/, before the top-level folders
+    named = set(re.findall(r"\b[\w]+\.py\b", library))
+    assert named, "the layout block names no module"
+    missing = sorted(n for n in named if not any(LIBRARY.rglob(n)))
+    assert not missing, f"docs/development.md's layout names modules that do not exist: {missing}"

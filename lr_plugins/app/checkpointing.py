@@ -67,7 +67,21 @@ class LastCheckpoint(ModelCheckpoint):
         super().on_train_epoch_end(trainer, pl_module)
         # ModelCheckpoint writes last.ckpt at an epoch end only after a top-k write; with save_top_k=0
         # (or a step trigger) that never happens. Skipped when this step is already saved.
-        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+        if self.save_last:
+            self._write_last_unless_saved(trainer)
+
+    def _write_last_unless_saved(self, trainer: Any) -> None:
+        """Write ``last.ckpt`` as ModelCheckpoint does, unless this step is saved already (or not fitting).
+
+        The one use of Lightning internals in this module (checked against Lightning 2.6; listed in
+        tests/test_private_api.py): ``ModelCheckpoint._should_skip_saving_checkpoint``,
+        ``_save_last_checkpoint`` and ``_monitor_candidates`` are the steps of ModelCheckpoint's own
+        ``on_train_epoch_end``, and it has no public call that writes ``last.ckpt`` alone (the
+        public ``trainer.save_checkpoint`` would bypass its ``last_model_path``, version counter,
+        ``"link"`` and step bookkeeping). tests/test_checkpointing.py resumes from the epoch-end
+        file, so a Lightning release that renames them fails there.
+        """
+        if not self._should_skip_saving_checkpoint(trainer):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
 

@@ -96,12 +96,15 @@ def check_unused_groups(cfg: DictConfig, error: type[Exception] = ValueError) ->
     no_callbacks = not cfg.get("callbacks")
     for key in cfg:
         key = str(key)
-        node = cfg._get_node(key)
-        if key in BUILT or not isinstance(node, DictConfig) or node._is_missing() or node._is_none():
+        # Public OmegaConf only: a missing (???) or interpolated node is no group of its own; reading
+        # cfg[key] after that resolves nothing below it, and a null node reads None.
+        if key in BUILT or OmegaConf.is_missing(cfg, key) or OmegaConf.is_interpolation(cfg, key):
             continue
-        if "_target_" not in node or _points_at(text, key) or (key in shipped and no_callbacks):
+        node = cfg[key]
+        if not isinstance(node, DictConfig) or "_target_" not in node or _points_at(text, key) \
+                or (key in shipped and no_callbacks):
             continue
-        target = node._target_
+        target = node["_target_"]
         if key in shipped:
             raise error(
                 f"{key} (_target_: {target}) is not built: no entry of callbacks points at it, so it would do "

@@ -40,6 +40,23 @@ import lightning.pytorch as L
 __all__ = ["Interruption", "Interrupted", "exit_status", "record_interrupted"]
 
 
+def _set_lightning_sigterm_flag(trainer: Any) -> None:
+    """Raise the flag Lightning's own SIGTERM handler raises, so the fit stops at the next batch boundary.
+
+    The one use of Lightning internals in this module (checked against Lightning 2.6; listed in
+    tests/test_private_api.py): ``Trainer.received_sigterm`` is a read-only property over
+    ``trainer._signal_connector.received_sigterm`` and Lightning has no public way to set it
+    (its ``_SignalConnector._sigterm_notifier_fn`` sets that attribute). The public property is
+    read back, so a Lightning release that moves the flag fails here (and in tests/test_signals.py)
+    instead of silently never stopping.
+    """
+    trainer._signal_connector.received_sigterm = True
+    if not trainer.received_sigterm:
+        raise RuntimeError("lr-train: Lightning's Trainer.received_sigterm no longer reads "
+                           "trainer._signal_connector.received_sigterm (written for Lightning 2.6): update "
+                           "lr_plugins/app/signals.py for this Lightning version.")
+
+
 class Interrupted(Exception):
     """Training stopped on a signal; ``checkpoint`` holds the exact step (``None`` if none was written)."""
 
@@ -117,19 +134,18 @@ class Interruption(L.Callback):
             self.signal = name
             print(f"lr-train: {name} received: stopping after the current optimizer step and saving a checkpoint"
                   + (" (Ctrl+C again: stop at once)" if signum == signal.SIGINT else ""), file=sys.stderr, flush=True)
-        connector = getattr(self._trainer, "_signal_connector", None)
-        if connector is not None:
-            connector.received_sigterm = True  # Lightning stops at the next batch boundary
+        if self._trainer is not None:
+            _set_lightning_sigterm_flag(self._trainer)  # Lightning stops at the next batch boundary
 
     # ------------------------------------------------------------------ Lightning hooks
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._trainer = trainer
         if self.signal is not None:  # a signal between fit and test: stop this stage too
-            trainer._signal_connector.received_sigterm = True
+            _set_lightning_sigterm_flag(trainer)
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
         if self.signal is not None:  # Lightning resets its flag when it registers its handlers
-            trainer._signal_connector.received_sigterm = True
+            _set_lightning_sigterm_flag(trainer)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         from lightning.pytorch.utilities.exceptions import SIGTERMException

@@ -35,6 +35,26 @@ def _peaks(optimizer: Any, schedulers: list[Any]) -> list[float]:
     return [float(g["lr"]) for g in optimizer.param_groups]
 
 
+def _scale_list(scheduler: Any, attr: str, factors: list[float]) -> None:
+    """Multiply the per-group list ``scheduler.<attr>`` (when it has one per group) by ``factors``."""
+    values = getattr(scheduler, attr, None)
+    if isinstance(values, list) and len(values) == len(factors):
+        setattr(scheduler, attr, [v * f for v, f in zip(values, factors)])
+
+
+def _scale_last_lr(scheduler: Any, factors: list[float]) -> None:
+    """Rescale what ``scheduler.get_last_lr()`` returns, so it reports the applied pick.
+
+    The one use of torch internals in this module (checked against torch 2.13; listed in
+    tests/test_private_api.py): ``LRScheduler.get_last_lr()`` returns the private ``_last_lr``
+    and torch has no public setter for it. tests/test_finder_apply.py reads ``get_last_lr()``
+    back after a pick is applied.
+    """
+    values = getattr(scheduler, "_last_lr", None)  # absent on a scheduler that is no torch LRScheduler
+    if isinstance(values, list) and len(values) == len(factors):
+        scheduler._last_lr = [v * f for v, f in zip(values, factors)]
+
+
 def apply_to_schedule(schedule: Any, lr: float) -> str:
     """``schedule.set_peak(lr)``; return what changed, or warn and return ``"nothing"`` if it refused."""
     before = schedule.config()
@@ -74,8 +94,7 @@ def apply_lr(trainer: Any, lr: float) -> str:
             if key in g and isinstance(g[key], (int, float)):
                 g[key] = g[key] * f if p > 0 else t
     for s in schedulers:
-        for attr in ("base_lrs", "max_lrs", "_last_lr"):
-            values = getattr(s, attr, None)
-            if isinstance(values, list) and len(values) == len(factors):
-                setattr(s, attr, [v * f for v, f in zip(values, factors)])
+        for attr in ("base_lrs", "max_lrs"):
+            _scale_list(s, attr, factors)
+        _scale_last_lr(s, factors)
     return f"{type(optimizer).__name__} lr={lr:.3g}" + (f" (+ {type(schedulers[0]).__name__})" if schedulers else "")

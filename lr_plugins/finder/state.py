@@ -46,10 +46,29 @@ def loader_generators(iterables: Any) -> list[torch.Generator]:
     return found
 
 
-def _metric_modules(module: torch.nn.Module) -> Iterable[torch.nn.Module]:
+def _metric_modules(module: torch.nn.Module) -> Iterable[Any]:
+    """The torchmetrics ``Metric`` modules inside ``module`` (torchmetrics comes with Lightning)."""
+    try:
+        from torchmetrics import Metric
+    except ImportError:  # pragma: no cover - Lightning requires torchmetrics
+        return
     for m in module.modules():
-        if hasattr(m, "_defaults") and hasattr(m, "_update_count"):
+        if isinstance(m, Metric):
             yield m
+
+
+def _metric_counters(metric: Any, saved: tuple[Any, Any] | None = None) -> tuple[Any, Any]:
+    """A copy of ``metric``'s update count and cached ``compute()`` result; with ``saved``, put them back.
+
+    The one use of another library's internals in this module (checked against torchmetrics 1.9;
+    listed in tests/test_private_api.py): the states themselves are public (``metric_state``, and
+    each state is an attribute of its name), ``update_count`` is a read-only property over
+    ``_update_count`` and the ``compute()`` cache ``_computed`` has no public name; neither has
+    a public setter. tests/test_finder_restore.py restores a ``MeanMetric`` through this function.
+    """
+    if saved is not None:
+        metric._update_count, metric._computed = copy.deepcopy(saved)
+    return copy.deepcopy((metric._update_count, metric._computed))
 
 
 class TrainingState:
@@ -76,10 +95,7 @@ class TrainingState:
         with torch.no_grad():
             self.tensors = [(t, t.detach().clone()) for t in self._tensors(module)]
             self.grads = [(p, None if p.grad is None else p.grad.detach().clone()) for p in module.parameters()]
-        self.metrics = [
-            (m, {k: copy.deepcopy(getattr(m, k)) for k in m._defaults}, copy.deepcopy(m._update_count), copy.deepcopy(getattr(m, "_computed", None)))
-            for m in _metric_modules(module)
-        ]
+        self.metrics = [(m, copy.deepcopy(dict(m.metric_state)), _metric_counters(m)) for m in _metric_modules(module)]
         self.training = [(m, m.training) for m in module.modules()]
         self.opt_states = [copy.deepcopy(opt.state_dict()) for opt in self.optimizers]
         self.sched_states = [copy.deepcopy(s.state_dict()) for s in self.schedulers]
@@ -101,12 +117,10 @@ class TrainingState:
                 t.copy_(saved)
             for p, g in self.grads:
                 p.grad = None if g is None else g.clone()
-        for m, states, count, computed in self.metrics:
+        for m, states, counters in self.metrics:
             for k, v in states.items():
                 setattr(m, k, copy.deepcopy(v))
-            m._update_count = copy.deepcopy(count)
-            if hasattr(m, "_computed"):
-                m._computed = copy.deepcopy(computed)
+            _metric_counters(m, counters)
         for m, mode in self.training:
             m.training = mode
         for opt, state in zip(self.optimizers, self.opt_states):
