@@ -67,7 +67,7 @@ class EpochShuffle(RandomSampler):
     def __iter__(self) -> Iterator[int]:
         state = np.random.SeedSequence([self.seed % 2**64, self.epoch]).generate_state(1, np.uint64)[0]
         generator = torch.Generator().manual_seed(int(state))
-        yield from torch.randperm(len(self.data_source), generator=generator).tolist()  # type: ignore[arg-type]
+        yield from torch.randperm(len(self.data_source), generator=generator).tolist()
 
 
 class Position:
