@@ -15,6 +15,11 @@ that Lightning checkpoints.
   ``n`` batches, so a mid-epoch resume (a SIGTERM checkpoint) trains exactly the batches the
   interrupted epoch had left; a pass over another epoch (an epoch-end checkpoint) starts at its
   beginning. The skip reads the same batches and drops them (cheap for in-memory data).
+* :class:`Position` holds that state. A data module shares one with its loaders and saves it
+  through its own ``state_dict`` too: Lightning restores a loader's state only when it sets the
+  loader up after reading the checkpoint, and a schedule that counts steps at fit start (or
+  ``trainer.estimated_stepping_batches``) sets it up before (Lightning issue #20550); the data
+  module is always restored before the first batch, and so is the shared position.
 
 Example:
     >>> data = list(range(10))
