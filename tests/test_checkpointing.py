@@ -34,6 +34,9 @@ def test_kill_9_after_epoch_2_of_3_then_ckpt_path_last_continues_that_run(tmp_pa
     assert str(tmp_path / "outputs" / "killed") in line and "epoch 2 done, optimizer step 10" in line
     run = tmp_path / "outputs" / "resumed"
     assert history(run)["step"] == list(range(2 * SPE, 3 * SPE))  # only the third epoch is trained
+    finished = history(tmp_path / "outputs" / "finished")
+    for key in ("lr", "loss"):  # epoch 2's own shuffle, not epoch 0's replayed: the uninterrupted run's, bit for bit
+        assert [x.hex() for x in history(run)[key]] == [x.hex() for x in finished[key][2 * SPE:]], key
     assert result(run)["status"] == "ok"
     # The same again: the newest run is now the finished continuation; nothing is trained, nothing is left.
     again = lr_train([*DIGITS, "trainer.max_epochs=3", "ckpt_path=last", "hydra.run.dir=outputs/again"], tmp_path)

@@ -1,6 +1,6 @@
 """Issue 17 item 2: SIGTERM (SLURM's time limit) and SIGINT stop lr-train at the next batch boundary with a
 checkpoint of that exact step, ``result.json`` status ``interrupted`` and exit 128 + signal; ``ckpt_path=last``
-then continues with the very LRs of an uninterrupted run; a sweep launches no further job and writes its summary."""
+then continues with the very LRs and losses (the same batches in the same order) of an uninterrupted run; a sweep launches no further job and writes its summary."""
 
 from __future__ import annotations
 
@@ -41,8 +41,9 @@ def test_signal_saves_the_exact_step_and_resume_continues_bit_identically(tmp_pa
     assert f"resuming run {run} (unfinished)" in resumed.stdout
     tail = history(tmp_path / "outputs" / "resumed")
     assert tail["step"] == [7, 8, 9]
-    lrs = history(run)["lr"] + tail["lr"]
-    assert [x.hex() for x in lrs] == [x.hex() for x in reference["lr"]]  # bit for bit
+    for key in ("lr", "loss"):  # the same LRs and the same batches in the same order: bit for bit
+        joined = history(run)[key] + tail[key]
+        assert [x.hex() for x in joined] == [x.hex() for x in reference[key]], key
 
 
 def test_sigterm_in_a_sweep_stops_launching_and_writes_the_summary(tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as L
 import numpy as np
@@ -17,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from lr_plugins._validation import check_int, check_real
+from lr_plugins.app.sampling import EpochShuffle, Position, ResumableLoader
 from lr_plugins.files import atomic_open
 
 __all__ = ["MNIST1DDataModule", "DigitsDataModule", "load_mnist1d", "cache_dir"]
@@ -61,6 +63,7 @@ class _ArrayDataModule(L.LightningDataModule):
         self.seed = check_int("seed", seed)
         self.num_workers = check_int("num_workers", num_workers, low=0)
         self._sets: dict[str, TensorDataset] | None = None
+        self._position = Position()  # where the train loader is in its epoch; saved in every checkpoint
 
     def arrays(self) -> dict[str, np.ndarray]:
         raise NotImplementedError
@@ -86,18 +89,31 @@ class _ArrayDataModule(L.LightningDataModule):
         self.setup()
         return tuple(self._sets["train"].tensors[0].shape[1:])
 
-    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
+    def _loader(self, split: str) -> DataLoader:
         self.setup()
-        return DataLoader(
-            self._sets[split],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            generator=torch.Generator().manual_seed(self.seed) if shuffle else None,
-        )
+        return DataLoader(self._sets[split], batch_size=self.batch_size, num_workers=self.num_workers)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        """Shuffled by ``(seed, epoch)``; resumable mid-epoch (see :mod:`lr_plugins.app.sampling`)."""
+        self.setup()
+        data = self._sets["train"]
+        return ResumableLoader(data, batch_size=self.batch_size, sampler=EpochShuffle(data, seed=self.seed),
+                               num_workers=self.num_workers, generator=torch.Generator().manual_seed(self.seed),
+                               position=self._position)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The train loader's position in its epoch (Lightning stores it in every checkpoint).
+
+        Lightning also saves the loader's own ``state_dict``, but does not restore it when the train
+        loader was set up before the checkpoint was read (a schedule that counts the steps at fit
+        start, or ``trainer.estimated_stepping_batches``: Lightning issue #20550); this copy is
+        restored through the data module, which Lightning always restores first.
+        """
+        return {"train_position": self._position.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if "train_position" in state_dict:
+            self._position.load_state_dict(state_dict["train_position"])
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val")

@@ -1,10 +1,12 @@
 """The per-run record that ``lr-train`` keeps for its result file and the sweep plot.
 
 :class:`RunHistory` is a plain Lightning callback (module level, so ``ddp_spawn`` can pickle it).
-It records the LR of param group 0 of the first optimizer at every optimizer step and
-``val/acc`` at the end of every validation epoch, writes them to a JSON file on rank 0 at fit
-end, and logs the momentum (``lr-<Optimizer>-momentum``) when no schedule callback logs it, so
-TensorBoard always shows the momentum.
+It records the LR of param group 0 of the first optimizer and the training loss at every
+optimizer step (the loss its gradient came from: the sum of its accumulated batches' losses,
+each divided by ``accumulate_grad_batches`` as Lightning does) and ``val/acc`` at the end of
+every validation epoch, writes them to a JSON file on rank 0 at fit end, and logs the momentum
+(``lr-<Optimizer>-momentum``) when no schedule callback logs it, so TensorBoard always shows the
+momentum.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ __all__ = ["RunHistory"]
 
 
 class RunHistory(L.Callback):
-    """Record ``step``/``lr`` per optimizer step and ``epoch``/``val_acc`` per epoch into ``path``.
+    """Record ``step``/``lr``/``loss`` per optimizer step and ``epoch``/``val_acc`` per epoch into ``path``.
 
     Example:
         >>> cb = RunHistory("history.json")  # doctest: +SKIP
@@ -33,6 +35,7 @@ class RunHistory(L.Callback):
         self.path = Path(path)
         self.steps: list[int] = []
         self.lrs: list[float] = []
+        self.losses: list[float] = []
         self.epochs: list[int] = []
         self.val_acc: list[float] = []
         self._momenta: list[tuple[dict, str, str]] = []  # (param group, tag, "betas" | "momentum")
@@ -52,11 +55,18 @@ class RunHistory(L.Callback):
             return
         self.steps.append(step)
         self.lrs.append(float(trainer.optimizers[0].param_groups[0]["lr"]))
+        self.losses.append(0.0)
         if not self._momenta:
             return
         metrics = {tag: float(g[key][0] if key == "betas" else g[key]) for g, tag, key in self._momenta}
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if self.losses and loss is not None:
+            self.losses[-1] += float(loss)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or "val/acc" not in trainer.callback_metrics:
@@ -70,4 +80,5 @@ class RunHistory(L.Callback):
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # rank 0 writes; a failed write (a full disk) ends every rank with its message, none waits at teardown
         on_rank_zero(trainer, write_json, self.path,
-                     {"step": self.steps, "lr": self.lrs, "epoch": self.epochs, "val_acc": self.val_acc})
+                     {"step": self.steps, "lr": self.lrs, "loss": self.losses, "epoch": self.epochs,
+                      "val_acc": self.val_acc})
