@@ -369,8 +369,20 @@ def plan_fit(run: Run) -> tuple[float, float]:
         run.total_steps = total_steps(trainer)
     finally:
         quiet.setLevel(level)
+        _detach(run)
     run.planner = trainer
     return run.steps_per_epoch, run.total_steps
+
+
+def _detach(run: Run) -> None:
+    """Let go of the planning Trainer: the run's model and data module are fitted by another one.
+
+    The planner holds the train loader it counted with (and its iterators); a module or data
+    module that kept a reference to it could not be sent to ``ddp_spawn`` workers.
+    """
+    run.model.trainer = None
+    if run.datamodule is not None:
+        run.datamodule.trainer = None
 
 
 def _first_optimizer(out: Any) -> Any:
@@ -398,7 +410,10 @@ def planned_peak(run: Run) -> ScheduleCallback | None:
         return schedule
     plan_fit(run)
     run.model.trainer = run.planner  # a module may read its trainer in configure_optimizers
-    optimizer = _first_optimizer(run.model.configure_optimizers())
+    try:
+        optimizer = _first_optimizer(run.model.configure_optimizers())
+    finally:
+        _detach(run)
     if optimizer is None:
         return schedule
     planned = copy.deepcopy(schedule)

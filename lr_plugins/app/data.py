@@ -68,6 +68,16 @@ class _ArrayDataModule(L.LightningDataModule):
     def arrays(self) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the loaded tensors: a ``ddp_spawn`` worker loads its own in ``setup``.
+
+        Sending them would go through torch's shared memory, which a sandbox may refuse
+        ("unable to resize file"); the arrays come from the cache (MNIST-1D) or scikit-learn.
+        """
+        state = self.__dict__.copy()
+        state["_sets"] = None
+        return state
+
     def setup(self, stage: str | None = None) -> None:
         if self._sets is not None:
             return
