@@ -188,9 +188,10 @@ def planned_curve_steps(curve: Any, epoch_steps: Sequence[int], max_steps: float
     Example:
         >>> from lr_plugins import WarmupCosine
         >>> steps = planned_curve_steps(WarmupCosine(), [4, 4, 2, 2])  # accumulation 1 -> 2 at epoch 2
-        >>> [v for v, _, _ in steps]
-        [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 12.0, 14.0]
-        >>> steps[-1][1:]  # the curve's own total (4 epochs of 4 steps) and steps per epoch
+        >>> tuple(v for v, _, _ in steps)
+        (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 12.0, 14.0)
+        >>> _, total, per_epoch = steps.pop()
+        >>> total, per_epoch  # the curve's own total (4 epochs of 4 steps) and steps per epoch
         (16.0, 4.0)
     """
     out: list[tuple[float, float, float]] = []

@@ -105,10 +105,10 @@ class LRFinderResult:
 
         Example:
             >>> LRFinderResult.from_dict({"lrs": [0.1], "losses": [1.0], "smoothed": [1.0], "ema": [1.0],
-            ...                           "suggestion": 1e300, "suggestions": {"steepest": 0.1}})
+            ...                           "suggestion": 1e300, "suggestions": {"steepest": 0.1}})  # doctest: +ELLIPSIS
             Traceback (most recent call last):
             ...
-            ValueError: checkpoint['callbacks'][LRFinder]['result']['suggestion']=1e+300 is not allowed: it must be scale x suggestions['steepest'] = 0.1 (the LR the test picked, times scale).
+            ValueError: checkpoint...['suggestion']=1e+300 is not allowed: it must be scale x suggestions['steepest'] = 0.1 (the LR the test picked, times scale).
         """
         if not isinstance(state, dict):
             raise ValueError(f"LRFinder checkpoint state is not allowed: {type(state).__name__}, expected a dict.")
