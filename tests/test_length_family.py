@@ -271,7 +271,8 @@ def _check_refusal(case: Case, lrs, error) -> None:
     msg = str(error)
     assert "\n" not in msg and lrs == [], msg
     assert f"cannot resume at optimizer step {case.s} with another length of training" in msg, msg
-    before, after = case.old(case.s), case.new(case.s) if case.new_valid() else None
+    # the LR in use at the resume step: from the old plan's end on, its last step's (no LR is written past it)
+    before, after = case.old(min(case.s, case.t_old - 1)), case.new(case.s) if case.new_valid() else None
     assert f"instead of {before:.6g}" in msg, msg
     if after is not None:
         assert f"would use LR {after:.6g} instead" in msg, msg
@@ -281,6 +282,10 @@ def _check_refusal(case: Case, lrs, error) -> None:
 def _check_continue(case: Case, lrs) -> None:
     s = case.s
     assert len(lrs) == case.t_new - s
+    if s >= case.t_old:  # the old plan had ended: its last step's LR, the one in use, is kept (no restart)
+        last = case.old(case.t_old - 1)
+        assert all(close(x, last) for x in lrs), ("a finished plan continued must keep its last LR", lrs, last)
+        return
     assert close(lrs[0], case.old(s)), ("a jump at the resume step", lrs[0], case.old(s))
     want = [case.cont(k) for k in range(s, case.t_new)]
     assert all(close(a, b) for a, b in zip(lrs, want)), (lrs, want)

@@ -30,7 +30,7 @@ def test_bad_optimizer_is_refused():
 def test_classifier_learns_digits(tmp_path):
     L.seed_everything(0, verbose=False)
     model = Classifier(MLP(in_features=64, hidden=64), lr=0.1)
-    trainer = L.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+    trainer = L.Trainer(max_epochs=6, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, default_root_dir=tmp_path)
     dm = DigitsDataModule()
     trainer.fit(model, datamodule=dm)

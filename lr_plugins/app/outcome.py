@@ -2,8 +2,7 @@
 
 A run can stop before the schedule's planned end (``max_time``, early stopping, a step count
 that changed during the fit): a cosine stopped at its peak is not the cosine that was asked for.
-:func:`schedule_report` reads what the schedule callback reports (``ended_early`` and
-``schedule_finished`` when the callback has them) and, failing that, compares the optimizer steps
+:func:`schedule_report` reads what the schedule callback reports (``ended_early``) and, failing that, compares the optimizer steps
 run with the steps it planned (``fit_total_steps``).
 
 Example:
@@ -29,12 +28,8 @@ def schedule_report(callbacks: list[Any], trainer: Any) -> dict[str, Any] | None
         planned = float(schedule.fit_total_steps)
     except Exception:  # noqa: BLE001 - never set (the fit ended before it started)
         planned = math.nan
-    ended_early = getattr(schedule, "ended_early", None)
-    if ended_early is None:
-        finished = getattr(schedule, "schedule_finished", None)
-        if finished is not None:
-            ended_early = not finished
-        elif math.isfinite(planned):
-            ended_early = steps < planned
+    ended_early = getattr(schedule, "ended_early", None)  # what the callback reported at train end
+    if ended_early is None and math.isfinite(planned):
+        ended_early = steps < planned
     return {"name": type(schedule).__name__, "planned_steps": planned if math.isfinite(planned) else None,
             "steps": steps, "ended_early": None if ended_early is None else bool(ended_early)}
