@@ -124,10 +124,21 @@ class LRLog:
     def __init__(self, optimizers: list[Any], lr: bool = True, momentum: bool = True) -> None:
         self._optimizers = list(optimizers)
         self._lr, self._momentum = lr, momentum
+        self._seen: tuple[tuple[int, str | None], ...] | None = None
+        self._cached: list[tuple[dict, str, str | None]] = []
         self._items()  # refuses clashing names before the fit
 
     def _items(self) -> list[tuple[dict, str, str | None]]:
-        """(param group, tag, ``"betas"``/``"momentum"``/None for the LR) for the groups as they are now."""
+        """(param group, tag, ``"betas"``/``"momentum"``/None for the LR) for the groups as they are now.
+
+        Worked out again only when the groups changed (a group added, replaced or renamed): the
+        hot path of a step that logs is one pass over the groups' identities."""
+        seen = tuple((id(g), g.get("name")) for opt in self._optimizers for g in opt.param_groups)
+        if seen != self._seen:
+            self._cached, self._seen = self._tagged(), seen
+        return self._cached
+
+    def _tagged(self) -> list[tuple[dict, str, str | None]]:
         items: list[tuple[dict, str, str | None]] = []
         if not (self._lr or self._momentum):
             return items
