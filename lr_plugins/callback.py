@@ -148,7 +148,7 @@ class ScheduleCallback(Callback, Curve):
     _fit_started = False
     _driven: Any = None  # manual optimization with several optimizers: the one whose steps are counted
     _driven_steps = 0
-    _swa_start: int | None = None
+    _swa: Any = None  # the StochasticWeightAveraging callback that takes the LR over, if any
     _plan: list[tuple[list[dict], list[float], float, bool]]  # per optimizer: groups, lr ratios, peak, betas
     _ended_early: bool | None = None
 
@@ -296,7 +296,7 @@ class ScheduleCallback(Callback, Curve):
         old = Plan.from_state(state)
         if old.steps_per_epoch == spe and old.total_steps == total:
             return old
-        step = self._step(trainer)
+        step = self.schedule_step(trainer)
         follow, cont = replan(self, old, step, spe, total)
         if cont is None:
             self.check_total(follow.curve_total, follow.curve_steps_per_epoch)  # e.g. a warmup now longer than training
@@ -339,7 +339,7 @@ class ScheduleCallback(Callback, Curve):
             self.check_peak(self._peak(j), "max_lr" if self.max_lr is not None else f"optimizer {j}'s lr")
         if self._loaded_state is not None:
             self._driven_steps = int(self._loaded_state.get("driven_steps", 0))
-        total = total_steps(trainer, steps_done=self._step(trainer))
+        total = total_steps(trainer, steps_done=self.schedule_step(trainer))
         self._use(self._check_resume(trainer, steps_per_epoch(trainer), total))
         # Param groups are captured here: restoring a checkpoint replaces the optimizer's group dicts.
         self._plan = [
@@ -353,11 +353,7 @@ class ScheduleCallback(Callback, Curve):
         self._ended_early = None
         self._hand_over_to_swa(trainer, at_start=True)
         self._last_step = -1
-        self._apply(self._step(trainer))
-
-    def _step(self, trainer: pl.Trainer) -> int:
-        """The optimizer step the schedule is at: the driven optimizer's steps, else ``global_step``."""
-        return trainer.global_step if self._driven is None else self._driven_steps
+        self._apply(self.schedule_step(trainer))
 
     def schedule_step(self, trainer: pl.Trainer) -> int:
         """The optimizer step the schedule is at: the real step ``k`` of ``length_plan.curve_step(k)``.
@@ -366,7 +362,7 @@ class ScheduleCallback(Callback, Curve):
         Lightning counts every optimizer's steps and the schedule those of the first one. What
         follows the schedule's LR (snapshot ensembling) counts steps with this, not ``global_step``.
         """
-        return self._step(trainer)
+        return trainer.global_step if self._driven is None else self._driven_steps
 
     def _use(self, plan: Plan) -> None:
         self._length_plan = plan
@@ -384,7 +380,7 @@ class ScheduleCallback(Callback, Curve):
         self._hand_over_to_swa(trainer)
         epoch, done = self._start
         spe = steps_per_epoch(trainer)
-        step = self._step(trainer)
+        step = self.schedule_step(trainer)
         total = total_steps(trainer, batches_done=done if trainer.current_epoch == epoch else 0, steps_done=step)
         plan = self._length_plan
         if spe != plan.steps_per_epoch or total != plan.total_steps:
@@ -401,7 +397,7 @@ class ScheduleCallback(Callback, Curve):
                 else:
                     rank_zero_info(message)
         if self._plan:
-            self._apply(self._step(trainer))  # over any LR another callback wrote in its epoch-start hook
+            self._apply(self.schedule_step(trainer))  # over any LR another callback wrote in its epoch-start hook
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
         if self._epoch_pending:
@@ -416,7 +412,7 @@ class ScheduleCallback(Callback, Curve):
             self._driven_steps += 1
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
-        step = trainer.global_step if self._driven is None else self._driven_steps
+        step = self.schedule_step(trainer)
         # The next step's LR, none past the last planned step: the optimizer keeps the LR the last step used.
         if self._last_step < step < self._total_steps:
             self._apply(step)
@@ -454,7 +450,7 @@ class ScheduleCallback(Callback, Curve):
 
     def _hand_over_to_swa(self, trainer: pl.Trainer, at_start: bool = False) -> None:
         """From StochasticWeightAveraging's start the LR is its SWALR's: the schedule stops writing it."""
-        swa = getattr(self, "_swa", None)
+        swa = self._swa
         if swa is None:
             return
         start = swa.swa_start
@@ -468,7 +464,7 @@ class ScheduleCallback(Callback, Curve):
             self._plan = []
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        step, planned = self._step(trainer), self._total_steps
+        step, planned = self.schedule_step(trainer), self._total_steps
         self._ended_early = bool(math.isfinite(planned) and step < planned)
         if self._ended_early and self._plan:
             peak = self._plan[0][2]
@@ -710,7 +706,7 @@ class Plateau(ScheduleCallback, PlateauCurve):
             return float(value)
 
         seen = on_rank_zero(trainer, observed)
-        step = self._step(trainer)
+        step = self.schedule_step(trainer)
         # The warmup in curve steps: a re-planned fit (another accumulation on resume, ...) runs the
         # curve at v(step), with the plan's steps per epoch and total.
         plan = self._length_plan

@@ -11,6 +11,7 @@ momentum.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -74,11 +75,16 @@ class RunHistory(L.Callback):
         self.epochs.append(trainer.current_epoch)
         self.val_acc.append(float(trainer.callback_metrics["val/acc"]))
 
+    def _record(self) -> dict[str, list]:
+        return {"step": self.steps, "lr": self.lrs, "loss": self.losses, "epoch": self.epochs, "val_acc": self.val_acc}
+
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        self.on_fit_end(trainer, pl_module)  # an interrupted run (SIGTERM, Ctrl+C) keeps the steps it ran
+        # An interrupted run (SIGTERM, Ctrl+C) keeps the steps it ran. Lightning calls this hook only on
+        # the rank that raised, so no collective here; a failed write must not hide the exception.
+        if trainer.is_global_zero:
+            with contextlib.suppress(OSError):
+                write_json(self.path, self._record())
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # rank 0 writes; a failed write (a full disk) ends every rank with its message, none waits at teardown
-        on_rank_zero(trainer, write_json, self.path,
-                     {"step": self.steps, "lr": self.lrs, "loss": self.losses, "epoch": self.epochs,
-                      "val_acc": self.val_acc})
+        on_rank_zero(trainer, write_json, self.path, self._record())

@@ -103,12 +103,14 @@ def remove_created(run_dir: str | os.PathLike) -> list[Path]:
     if before is None or not path.is_dir() or path.is_symlink():
         return []
     removed: list[Path] = []
-    if (path / LOCK_NAME).exists():
-        release(path)  # this run's lock (only held while this process runs): the file goes
-    for entry in sorted(path.iterdir()):
-        if entry.name not in before.names and any(fnmatch.fnmatch(entry.name, own) for own in OWN_NAMES):
+    for entry in sorted(path.iterdir()):  # the lock is held meanwhile: no other run can start writing here
+        if entry.name != LOCK_NAME and entry.name not in before.names and any(
+            fnmatch.fnmatch(entry.name, own) for own in OWN_NAMES
+        ):
             _remove(entry)
             removed.append(entry)
+    if (path / LOCK_NAME).exists():
+        release(path)  # this run's lock (only held while this process runs): the file goes, last
     if before.existed or path == cwd or path in cwd.parents or any(path.iterdir()):
         return removed  # a folder that was there, or one that holds a file this run did not write: kept
     path.rmdir()

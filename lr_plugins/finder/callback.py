@@ -11,6 +11,7 @@ from typing import Any
 import lightning.pytorch as pl
 import numpy as np
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import TensorBoardLogger
 
 from lr_plugins._validation import check_bool, check_choice, check_int, check_real
 from lr_plugins.distributed import on_rank_zero
@@ -311,7 +312,7 @@ class LRFinder(Callback):
     def _write_files(self, trainer: pl.Trainer, folder: Path | None) -> None:
         result = self.result
         assert result is not None
-        tensorboards = [lg for lg in trainer.loggers if type(lg).__name__ == "TensorBoardLogger"]
+        tensorboards = [lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
         if folder is None and not tensorboards:
             return
         from lr_plugins._figures import figure_png, matplotlib_missing
